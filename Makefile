@@ -1,0 +1,25 @@
+# ovnmeta: `make demo` and `make test` work on a fresh Debian 12 machine, as root.
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: setup test unit lint demo bench clean
+
+setup:
+	@scripts/setup
+
+test: setup
+	$(BIN)/ruff check src tests
+	$(BIN)/pytest
+
+unit: setup
+	$(BIN)/pytest tests/unit
+
+lint: setup
+	$(BIN)/ruff check src tests
+	$(BIN)/ruff format --check src tests
+
+demo: setup
+	$(BIN)/ovnmeta demo
+
+clean:
+	rm -rf $(VENV) build src/*.egg-info .pytest_cache .ruff_cache

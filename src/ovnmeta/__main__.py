@@ -1,0 +1,3 @@
+from ovnmeta.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,35 @@
+"""The `ovnmeta` command: one subcommand per component.
+
+Each component module exposes `register(subparsers)`, which adds its subcommand and sets
+`func` on the parsed arguments. Errors derived from OvnmetaError are printed as one line
+and turned into the exit code; anything else is a bug and keeps its traceback.
+"""
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from ovnmeta import __version__
+from ovnmeta.errors import OvnmetaError
+from ovnmeta.lab import cli as lab_cli
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ovnmeta", description="Metadata service for OVN-based clouds."
+    )
+    parser.add_argument("--version", action="version", version=f"ovnmeta {__version__}")
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    lab_cli.register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args) or 0
+    except OvnmetaError as exc:
+        print(f"ovnmeta: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
