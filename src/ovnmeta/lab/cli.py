@@ -1,8 +1,140 @@
-"""`ovnmeta lab ...`"""
+"""`ovnmeta lab ...`: bring a real OVN lab up and down, create networks, boot instances."""
 
 import argparse
+import json
+import os
+import sys
+
+from ovnmeta.lab import status as lab_status
+from ovnmeta.lab.lab import DEFAULT_PREFIX, Lab
+
+
+def _progress(message: str) -> None:
+    print(f"  {message}", flush=True)
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    lab = Lab(args.name)
+    print(f"lab {args.name}: {args.controllers} controller(s), {args.computes} compute(s)")
+    st = lab.up(args.controllers, args.computes, progress=_progress)
+    print(f"lab {args.name} is up in {st.timings['up']:.2f} s")
+    return 0
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    Lab(args.name).down(progress=_progress)
+    print(f"lab {args.name} is down")
+    return 0
+
+
+def cmd_network_create(args: argparse.Namespace) -> int:
+    kwargs = {"project": args.project} if args.project else {}
+    net = Lab(args.name).create_network(args.network, args.cidr, not args.no_metadata, **kwargs)
+    meta = f", metadata port {net.metadata_port}" if net.metadata else ", no metadata port"
+    print(f"network {net.name}: {net.switch} {' '.join(net.cidrs)}{meta}")
+    return 0
+
+
+def cmd_network_delete(args: argparse.Namespace) -> int:
+    Lab(args.name).delete_network(args.network)
+    print(f"network {args.network} deleted")
+    return 0
+
+
+def cmd_boot(args: argparse.Namespace) -> int:
+    vm = Lab(args.name).boot(args.vm, args.network, args.compute, project=args.project)
+    routes = vm.dhcp.get("staticroutes", "")
+    print(
+        f"instance {vm.name} ({vm.id}) on {vm.compute}: {' '.join(vm.addresses)} "
+        f"by DHCP, routes: {routes or 'none'}; namespace {vm.netns}"
+    )
+    return 0
+
+
+def cmd_rm(args: argparse.Namespace) -> int:
+    Lab(args.name).remove_instance(args.vm)
+    print(f"instance {args.vm} removed")
+    return 0
+
+
+def cmd_exec(args: argparse.Namespace) -> int:
+    # REMAINDER swallows options given after VM; accept `VM --name X -- CMD` too.
+    name, command = args.name, list(args.cmd)
+    if "--" in command:
+        before, command = command[: command.index("--")], command[command.index("--") + 1 :]
+        extra = argparse.ArgumentParser(prog="ovnmeta lab exec")
+        extra.add_argument("--name", default=name)
+        name = extra.parse_args(before).name
+    argv = Lab(name).exec_argv(args.vm, command)
+    sys.stdout.flush()
+    os.execvp(argv[0], argv)
+    return 127  # not reached
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    report = lab_status.collect(Lab(args.name))
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print(lab_status.render(report))
+    return 0
+
+
+def _command(subparsers: argparse._SubParsersAction, name: str, func, help: str):
+    p = subparsers.add_parser(name, help=help, description=help)
+    p.add_argument(
+        "--name",
+        default=DEFAULT_PREFIX,
+        metavar="PREFIX",
+        help=f"lab name, the prefix of its namespaces (default {DEFAULT_PREFIX})",
+    )
+    p.set_defaults(func=func)
+    return p
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("lab", help="run a real OVN lab on this machine")
-    parser.set_defaults(func=lambda args: parser.print_help())
+    parser = subparsers.add_parser(
+        "lab", help="run a real OVN lab on this machine", description=__doc__
+    )
+    lab = parser.add_subparsers(dest="lab_command", required=True, metavar="LAB_COMMAND")
+
+    p = _command(lab, "up", cmd_up, "bring a lab up (tears down a half-built one first)")
+    p.add_argument("--controllers", type=int, choices=(1, 3), default=1)
+    p.add_argument("--computes", type=int, default=1)
+    _command(lab, "down", cmd_down, "remove every process, namespace and file of the lab")
+
+    net = lab.add_parser("network", help="logical networks, created as Neutron's ML2/OVN does")
+    network = net.add_subparsers(dest="network_command", required=True, metavar="ACTION")
+    p = _command(
+        network, "create", cmd_network_create, "create a network with DHCP and a metadata port"
+    )
+    p.add_argument("network", metavar="NAME")
+    p.add_argument(
+        "--cidr",
+        action="append",
+        required=True,
+        help="subnet CIDR; repeat for more subnets (IPv4 required, IPv6 optional)",
+    )
+    p.add_argument(
+        "--no-metadata",
+        action="store_true",
+        help="no metadata port and no 169.254.169.254 route (ML2 ovn_metadata_enabled=false)",
+    )
+    p.add_argument("--project", help="project id (default: the lab's demo project)")
+    p = _command(network, "delete", cmd_network_delete, "delete a network without instances")
+    p.add_argument("network", metavar="NAME")
+
+    p = _command(
+        lab, "boot", cmd_boot, "boot an instance: a namespace on a compute, addressed by DHCP"
+    )
+    p.add_argument("vm", metavar="VM")
+    p.add_argument("--network", required=True)
+    p.add_argument("--compute", required=True, help="compute index or name (1, cmp1)")
+    p.add_argument("--project", help="project id (default: the network's)")
+    p = _command(lab, "rm", cmd_rm, "remove an instance and its port")
+    p.add_argument("vm", metavar="VM")
+    p = _command(lab, "exec", cmd_exec, "run a command inside an instance: lab exec VM -- CMD...")
+    p.add_argument("vm", metavar="VM")
+    p.add_argument("cmd", nargs=argparse.REMAINDER)
+    p = _command(lab, "status", cmd_status, "nodes, daemons, networks and instances of the lab")
+    p.add_argument("--json", action="store_true")

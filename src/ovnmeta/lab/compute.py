@@ -1,0 +1,162 @@
+"""A compute node: its own Open_vSwitch DB, ovs-vswitchd (userspace datapath) and ovn-controller,
+all inside the node's namespace, with the encap IP on br-phy (lab-recipe 11.2-11.4)."""
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from ovnmeta.lab import netns
+from ovnmeta.lab.proc import owned_pid, run
+from ovnmeta.lab.topology import Compute, Topology
+
+VSWITCH_SCHEMA = "/usr/share/openvswitch/vswitch.ovsschema"
+
+
+def node_dir(lab_dir: Path, cmp: Compute) -> Path:
+    return lab_dir / cmp.name
+
+
+def ovs_env(lab_dir: Path, cmp: Compute) -> dict[str, str]:
+    """Point the standard tools at this compute (ovs-vsctl, ovs-appctl, ovn-appctl)."""
+    d = node_dir(lab_dir, cmp)
+    return {"OVS_RUNDIR": str(d / "ovs"), "OVN_RUNDIR": str(d / "ovn")}
+
+
+def db_sock(lab_dir: Path, cmp: Compute) -> Path:
+    return node_dir(lab_dir, cmp) / "ovs" / "db.sock"
+
+
+def vsctl(lab_dir: Path, cmp: Compute, *args: str, timeout: float = 30) -> str:
+    return run(
+        ["ovs-vsctl", f"--db=unix:{db_sock(lab_dir, cmp)}", f"--timeout={timeout:g}", *args],
+        timeout=timeout + 5,
+    )
+
+
+def start_ovs(lab_dir: Path, topo: Topology, cmp: Compute) -> None:
+    """Step 1: ovsdb-server, identity, ovs-vswitchd, br-phy holding the encap IP, br-int."""
+    d = node_dir(lab_dir, cmp)
+    for sub in ("ovs", "ovn", "log"):
+        (d / sub).mkdir(parents=True, exist_ok=True)
+    env = ovs_env(lab_dir, cmp)
+    conf = d / "ovs" / "conf.db"
+    run(["ovsdb-tool", "create", str(conf), VSWITCH_SCHEMA])
+    run(
+        [
+            "ovsdb-server",
+            str(conf),
+            f"--remote=punix:{db_sock(lab_dir, cmp)}",
+            "--remote=db:Open_vSwitch,Open_vSwitch,manager_options",
+            f"--pidfile={d / 'ovs' / 'ovsdb-server.pid'}",
+            f"--unixctl={d / 'ovs' / 'ovsdb-server.ctl'}",
+            "-vconsole:off",
+            f"--log-file={d / 'log' / 'ovsdb-server.log'}",
+            "--detach",
+            "--no-chdir",
+        ],
+        netns=cmp.netns,
+        env=env,
+    )
+    vsctl(
+        lab_dir,
+        cmp,
+        "--no-wait",
+        "init",
+        "--",
+        "set",
+        "Open_vSwitch",
+        ".",
+        f"external_ids:system-id={cmp.chassis}",
+        f"external_ids:hostname={cmp.chassis}",
+        f"external_ids:ovn-remote={topo.remotes('sb')}",
+        "external_ids:ovn-encap-type=geneve",
+        f"external_ids:ovn-encap-ip={cmp.ip}",
+        "external_ids:ovn-bridge=br-int",
+        "external_ids:ovn-bridge-datapath-type=netdev",
+    )
+    run(
+        [
+            "ovs-vswitchd",
+            f"unix:{db_sock(lab_dir, cmp)}",
+            "--disable-system",
+            f"--pidfile={d / 'ovs' / 'ovs-vswitchd.pid'}",
+            f"--unixctl={d / 'ovs' / 'ovs-vswitchd.ctl'}",
+            "-vconsole:off",
+            f"--log-file={d / 'log' / 'ovs-vswitchd.log'}",
+            "--detach",
+            "--no-chdir",
+        ],
+        netns=cmp.netns,
+        env=env,
+    )
+    vsctl(
+        lab_dir,
+        cmp,
+        "add-br",
+        "br-phy",
+        "--",
+        "set",
+        "Bridge",
+        "br-phy",
+        "datapath_type=netdev",
+        f"other_config:hwaddr={cmp.brphy_mac}",
+        "--",
+        "add-port",
+        "br-phy",
+        "eth0",
+        "--",
+        "add-br",
+        "br-int",
+        "--",
+        "set",
+        "Bridge",
+        "br-int",
+        "datapath_type=netdev",
+        "fail-mode=secure",
+        "other_config:disable-in-band=true",
+    )
+    # The kernel must ignore eth0 (no IP, no ARP): br-phy's tap holds the underlay address.
+    netns.shell(
+        cmp.netns,
+        f"ip link set eth0 arp off up; ip addr add {cmp.ip}/24 dev br-phy; ip link set br-phy up",
+    )
+
+
+def start_ovn_controller(lab_dir: Path, cmp: Compute) -> None:
+    """Step 3. ovn-controller 23.03 takes no --unixctl; its socket is in OVN_RUNDIR."""
+    d = node_dir(lab_dir, cmp)
+    run(
+        [
+            "ovn-controller",
+            f"unix:{db_sock(lab_dir, cmp)}",
+            f"--pidfile={d / 'ovn' / 'ovn-controller.pid'}",
+            "-vconsole:off",
+            f"--log-file={d / 'log' / 'ovn-controller.log'}",
+            "--detach",
+            "--no-chdir",
+        ],
+        netns=cmp.netns,
+        env=ovs_env(lab_dir, cmp),
+    )
+
+
+def controller_status(lab_dir: Path, cmp: Compute) -> str:
+    out = run(
+        ["ovn-appctl", "--timeout=5", "-t", "ovn-controller", "connection-status"],
+        env=ovs_env(lab_dir, cmp),
+        check=False,
+        timeout=10,
+    )
+    return out.strip()
+
+
+def daemons(lab_dir: Path, cmp: Compute) -> Sequence[tuple[str, Path]]:
+    d = node_dir(lab_dir, cmp)
+    return [
+        ("ovsdb-server", d / "ovs" / "ovsdb-server.pid"),
+        ("ovs-vswitchd", d / "ovs" / "ovs-vswitchd.pid"),
+        ("ovn-controller", d / "ovn" / "ovn-controller.pid"),
+    ]
+
+
+def daemon_pid(lab_dir: Path, pidfile: Path) -> int | None:
+    return owned_pid(pidfile, str(lab_dir))

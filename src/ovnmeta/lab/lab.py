@@ -1,0 +1,375 @@
+"""The lab as a library: `Lab(prefix)` brings a topology up and down and runs its tenants.
+
+Bring-up goes in deployment steps, each done in parallel across nodes:
+Open vSwitch (computes) -> OVN central (controllers) -> ovn-controller (computes).
+"""
+
+import fcntl
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+
+from ovnmeta.errors import DependencyError, UsageError
+from ovnmeta.lab import central, compute, instance, logical, netns
+from ovnmeta.lab.addressing import allocate, mac_for, plan_subnets
+from ovnmeta.lab.proc import alive, cmdline, owned_pid, run, stop, wait_until
+from ovnmeta.lab.state import InstanceRecord, LabState, NetworkRecord, load, save
+from ovnmeta.lab.topology import (
+    Topology,
+    instance_netns,
+    node_netns_pattern,
+    plan,
+    validate_prefix,
+    validate_vm_name,
+)
+
+DEFAULT_ROOT = Path("/run/ovnmeta/lab")
+DEFAULT_PREFIX = "ovnlab"
+
+# program -> the Debian package that ships it (named in the error when it is missing)
+REQUIRED_PROGRAMS = {
+    "ovsdb-server": "openvswitch-switch",
+    "ovs-vswitchd": "openvswitch-switch",
+    "ovs-vsctl": "openvswitch-switch",
+    "ovsdb-tool": "openvswitch-common",
+    "ovn-northd": "ovn-central",
+    "ovn-controller": "ovn-host",
+    "ovn-nbctl": "ovn-common",
+    "ovn-sbctl": "ovn-common",
+    "ovn-appctl": "ovn-common",
+    "ip": "iproute2",
+    "ethtool": "ethtool",
+    "busybox": "busybox",
+}
+
+Progress = Callable[[str], None]
+
+
+def _quiet(_: str) -> None:
+    pass
+
+
+def check_programs(programs: dict[str, str] = REQUIRED_PROGRAMS) -> None:
+    for prog, package in programs.items():
+        if shutil.which(prog) is None:
+            raise DependencyError(
+                f"{prog} not found: install the Debian package {package} (or run 'make setup')"
+            )
+
+
+def lab_root() -> Path:
+    return Path(os.environ.get("OVNMETA_LAB_ROOT", DEFAULT_ROOT))
+
+
+class Lab:
+    def __init__(self, prefix: str = DEFAULT_PREFIX, root: Path | None = None) -> None:
+        self.prefix = validate_prefix(prefix)
+        self.root = root or lab_root()
+        self.dir = self.root / prefix
+
+    # --- state -------------------------------------------------------------------------
+
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        """One mutating command per lab at a time (boot and network create update lab.json)."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self.root / f"{self.prefix}.lock", "w") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            yield
+
+    def state(self) -> LabState:
+        st = load(self.dir)
+        if st is None or st.phase != "up":
+            raise UsageError(
+                f"lab {self.prefix!r} is not up (run 'ovnmeta lab up --name {self.prefix}')"
+            )
+        return st
+
+    def topology(self, st: LabState | None = None) -> Topology:
+        st = st or self.state()
+        return plan(st.prefix, st.controllers, st.computes)
+
+    def _nb(self, st: LabState) -> logical.Northbound:
+        return logical.Northbound(self.dir, self.topology(st))
+
+    # --- up / down ---------------------------------------------------------------------
+
+    def up(self, controllers: int = 1, computes: int = 1, progress: Progress = _quiet) -> LabState:
+        topo = plan(self.prefix, controllers, computes)
+        if os.geteuid() != 0:
+            raise UsageError("the lab needs root (network namespaces, OVS datapath)")
+        check_programs()
+        with self.locked():
+            old = load(self.dir) if (self.dir / "lab.json").exists() else None
+            if old and old.phase == "up" and self._daemons_alive(old):
+                raise UsageError(
+                    f"lab {self.prefix!r} is already up (run 'ovnmeta lab down "
+                    f"--name {self.prefix}' first, or pick another --name)"
+                )
+            if old or self.dir.exists() or self._leftover_namespaces():
+                progress("cleaning up what a previous run left behind")
+                self._teardown()
+            st = LabState(prefix=self.prefix, controllers=controllers, computes=computes)
+            self.dir.mkdir(parents=True)
+            save(self.dir, st)
+            try:
+                self._bring_up(topo, st, progress)
+            except BaseException:
+                progress("bring-up failed: tearing the half-built lab down")
+                self._teardown()
+                raise
+            st.phase = "up"
+            save(self.dir, st)
+            return st
+
+    def _bring_up(self, topo: Topology, st: LabState, progress: Progress) -> None:
+        t0 = time.monotonic()
+        steps = [
+            ("underlay", "underlay and node namespaces", lambda: self._build_nodes(topo, pool)),
+            (
+                "ovs",
+                "step 1/3: Open vSwitch on computes",
+                lambda: list(
+                    pool.map(lambda c: compute.start_ovs(self.dir, topo, c), topo.computes)
+                ),
+            ),
+            (
+                "central",
+                f"step 2/3: OVN central ({len(topo.controllers)} controller"
+                f"{'s, RAFT' if len(topo.controllers) > 1 else ''})",
+                lambda: central.bring_up(self.dir, topo, pool),
+            ),
+            (
+                "ovn-controller",
+                "step 3/3: ovn-controller on computes",
+                lambda: self._start_controllers(topo, pool),
+            ),
+        ]
+        with ThreadPoolExecutor(max_workers=max(4, 2 * len(topo.computes))) as pool:
+            for key, label, action in steps:
+                started = time.monotonic()
+                progress(f"{label} ...")
+                action()
+                st.timings[key] = round(time.monotonic() - started, 3)
+                progress(f"{label}: done in {st.timings[key]:.2f} s")
+        instance.write_dhcp_script(self.dir)
+        st.timings["up"] = round(time.monotonic() - t0, 3)
+
+    def _build_nodes(self, topo: Topology, pool: ThreadPoolExecutor) -> None:
+        ul = topo.underlay_netns
+        netns.add(ul, ipv6=False)
+        netns.shell(
+            ul, "ip link add br-ul type bridge stp_state 0 forward_delay 0; ip link set br-ul up"
+        )
+        nodes = [(c.netns, c.name, c.mac) for c in topo.controllers]
+        nodes += [(c.netns, c.name, c.eth_mac) for c in topo.computes]
+
+        def node(ns: str, name: str, mac: str) -> None:
+            netns.add(ns, ipv6=False)
+            netns.veth(ul, f"u-{name}", ns)
+            netns.shell(ul, f"ip link set u-{name} master br-ul up; {netns.tx_off(f'u-{name}')}")
+            netns.shell(ns, f"ip link set eth0 address {mac}; {netns.tx_off('eth0')}")
+
+        list(pool.map(lambda n: node(*n), nodes))
+        list(pool.map(lambda c: central.create_node(self.dir, topo, c), topo.controllers))
+
+    def _start_controllers(self, topo: Topology, pool: ThreadPoolExecutor) -> None:
+        list(pool.map(lambda c: compute.start_ovn_controller(self.dir, c), topo.computes))
+        nb = logical.Northbound(self.dir, topo)
+        for cmp in topo.computes:
+            nb.sbctl("wait-until", "Chassis", cmp.chassis, timeout=30, retry_for=30)
+        peers = len(topo.computes) - 1
+
+        def tunnels_ready(cmp: compute.Compute) -> None:
+            wait_until(
+                f"{peers} geneve tunnels on {cmp.name}",
+                lambda: (
+                    compute.vsctl(
+                        self.dir,
+                        cmp,
+                        "--bare",
+                        "--columns=name",
+                        "find",
+                        "Interface",
+                        "type=geneve",
+                    )
+                    .split()
+                    .__len__()
+                    >= peers
+                ),
+                timeout=30,
+            )
+            # A tnl/neigh miss drops the first encapsulated packet: warm the cache.
+            for other in topo.computes:
+                if other is not cmp:
+                    run(["ping", "-c1", "-W2", other.ip], netns=cmp.netns, check=False)
+
+        list(pool.map(tunnels_ready, topo.computes))
+
+    def down(self, progress: Progress = _quiet) -> None:
+        with self.locked():
+            self._teardown(progress)
+            (self.root / f"{self.prefix}.lock").unlink(missing_ok=True)
+
+    def _teardown(self, progress: Progress = _quiet) -> None:
+        marker = str(self.dir) + "/"
+        ours = [p for p in _all_pids() if marker in cmdline(p)]
+        namespaces = self._leftover_namespaces()
+        for ns in namespaces:
+            ours += netns.pids(ns)
+        if ours:
+            progress(f"stopping {len(set(ours))} processes")
+            stop(sorted(set(ours)))
+        for ns in namespaces:
+            netns.delete(ns)
+        if namespaces:
+            progress(f"deleted {len(namespaces)} namespaces")
+        if self.dir.exists():
+            assert self.dir.parent == self.root and self.prefix in self.dir.name
+            shutil.rmtree(self.dir)
+
+    def _leftover_namespaces(self) -> list[str]:
+        pattern = node_netns_pattern(self.prefix)
+        return sorted(ns for ns in netns.existing() if pattern.match(ns))
+
+    def _daemons_alive(self, st: LabState) -> bool:
+        topo = self.topology(st)
+        pidfiles = [f for c in topo.controllers for _, f in central.daemons(self.dir, c)]
+        pidfiles += [f for c in topo.computes for _, f in compute.daemons(self.dir, c)]
+        return all(owned_pid(f, str(self.dir)) for f in pidfiles)
+
+    # --- tenants -----------------------------------------------------------------------
+
+    def create_network(
+        self,
+        name: str,
+        cidrs: Sequence[str],
+        metadata: bool = True,
+        project: str = logical.DEFAULT_PROJECT,
+    ) -> NetworkRecord:
+        subnets = plan_subnets(cidrs)
+        with self.locked():
+            st = self.state()
+            if name in st.networks:
+                raise UsageError(f"network {name!r} already exists in lab {self.prefix!r}")
+            net = logical.create_network(self._nb(st), name, subnets, metadata, project)
+            st.networks[name] = net
+            save(self.dir, st)
+            return net
+
+    def delete_network(self, name: str) -> None:
+        with self.locked():
+            st = self.state()
+            net = self._network(st, name)
+            users = [v.name for v in st.instances.values() if v.network == name]
+            if users:
+                raise UsageError(f"network {name!r} still has instances: {', '.join(users)}")
+            logical.delete_network(self._nb(st), net)
+            del st.networks[name]
+            save(self.dir, st)
+
+    def boot(
+        self, name: str, network: str, compute_ref: str | int, project: str | None = None
+    ) -> InstanceRecord:
+        validate_vm_name(name)
+        with self.locked():
+            st = self.state()
+            topo = self.topology(st)
+            net = self._network(st, network)
+            cmp = topo.compute(compute_ref)
+            if name in st.instances:
+                raise UsageError(f"instance {name!r} already exists in lab {self.prefix!r}")
+            subnets = plan_subnets(net.cidrs)
+            used = {a for v in st.instances.values() for a in v.addresses}
+            port = str(uuid.uuid4())
+            vm = InstanceRecord(
+                name=name,
+                id=str(uuid.uuid4()),
+                port=port,
+                network=network,
+                compute=cmp.name,
+                project=project or net.project,
+                mac=mac_for(port),
+                addresses=[allocate(s, used) for s in subnets],
+                netns=instance_netns(self.prefix, name),
+                vif=instance.vif_name(name),
+            )
+            nb = self._nb(st)
+            try:
+                logical.add_instance_port(nb, net, vm)
+                instance.plug(self.dir, cmp, vm, ipv6=any(":" in c for c in net.cidrs))
+                logical.wait_port_up(nb, port)
+                vm.dhcp = instance.run_dhcp(self.dir, vm)
+                instance.configure_static_ipv6(vm, net.cidrs)
+            except BaseException:
+                instance.unplug(self.dir, cmp, vm)
+                logical.delete_port(nb, port)
+                raise
+            st.instances[name] = vm
+            save(self.dir, st)
+            return vm
+
+    def remove_instance(self, name: str) -> None:
+        with self.locked():
+            st = self.state()
+            vm = self.instance(name, st)
+            instance.unplug(self.dir, self.topology(st).compute(vm.compute), vm)
+            logical.delete_port(self._nb(st), vm.port)
+            del st.instances[name]
+            save(self.dir, st)
+
+    def instance(self, name: str, st: LabState | None = None) -> InstanceRecord:
+        st = st or self.state()
+        if name not in st.instances:
+            known = ", ".join(sorted(st.instances)) or "none"
+            raise UsageError(f"unknown instance {name!r} (this lab has: {known})")
+        return st.instances[name]
+
+    @staticmethod
+    def _network(st: LabState, name: str) -> NetworkRecord:
+        if name not in st.networks:
+            known = ", ".join(sorted(st.networks)) or "none"
+            raise UsageError(f"unknown network {name!r} (this lab has: {known})")
+        return st.networks[name]
+
+    def exec_argv(self, name: str, argv: Sequence[str]) -> list[str]:
+        if not argv:
+            raise UsageError("nothing to run: give a command after '--'")
+        return ["ip", "netns", "exec", self.instance(name).netns, *argv]
+
+    def run_in(self, name: str, argv: Sequence[str], timeout: float = 60) -> str:
+        return run(self.exec_argv(name, argv), timeout=timeout)
+
+    # --- operations used by failover tests -----------------------------------------------
+
+    def controller_db_pid(self, ctl_name: str, db: str) -> int | None:
+        topo = self.topology()
+        ctl = next(c for c in topo.controllers if c.name == ctl_name)
+        database = central.NB if db == "nb" else central.SB
+        return owned_pid(database.files(central.node_dir(self.dir, ctl))["pid"], str(self.dir))
+
+    def start_controller_db(self, ctl_name: str, db: str) -> None:
+        topo = self.topology()
+        ctl = next(c for c in topo.controllers if c.name == ctl_name)
+        central.start_db(self.dir, ctl, central.NB if db == "nb" else central.SB)
+
+    def leader(self, db: str) -> str | None:
+        """Name of the controller whose member of `db` is the RAFT leader."""
+        topo = self.topology()
+        database = central.NB if db == "nb" else central.SB
+        for ctl in topo.controllers:
+            if central.is_leader(central.cluster_status(self.dir, ctl, database)):
+                return ctl.name
+        return None
+
+
+def _all_pids() -> list[int]:
+    me = {os.getpid(), os.getppid()}
+    return [
+        int(p) for p in os.listdir("/proc") if p.isdigit() and int(p) not in me and alive(int(p))
+    ]

@@ -1,0 +1,173 @@
+"""The logical topology, written to the NB the way neutron-server's ML2/OVN driver does
+(names and external_ids per agent-contract.md and lab-recipe section 10)."""
+
+import time
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+
+from ovnmeta.errors import LabError
+from ovnmeta.lab import central
+from ovnmeta.lab.addressing import MTU, Subnet, dhcp_options, mac_for
+from ovnmeta.lab.proc import run
+from ovnmeta.lab.state import InstanceRecord, NetworkRecord
+from ovnmeta.lab.topology import Topology
+
+DEFAULT_PROJECT = "5a3c9a1e0f8b4c2d9e7f6a5b4c3d2e1f"
+
+
+class Northbound:
+    """ovn-nbctl / ovn-sbctl against the cluster, retried while it has no leader
+    (a one-shot ovn-nbctl fails with 'database connection failed' during an election)."""
+
+    def __init__(self, lab_dir: Path, topo: Topology) -> None:
+        self.nb = central.unix_remotes(lab_dir, topo, central.NB)
+        self.sb = central.unix_remotes(lab_dir, topo, central.SB)
+
+    def nbctl(self, *args: str, timeout: float = 10, retry_for: float = 20) -> str:
+        return self._retry("ovn-nbctl", self.nb, args, timeout, retry_for)
+
+    def sbctl(self, *args: str, timeout: float = 10, retry_for: float = 20) -> str:
+        return self._retry("ovn-sbctl", self.sb, args, timeout, retry_for)
+
+    @staticmethod
+    def _retry(tool: str, db: str, args: Sequence[str], timeout: float, retry_for: float) -> str:
+        cmd = [tool, f"--db={db}", f"--timeout={timeout:g}", *args]
+        deadline = time.monotonic() + retry_for
+        while True:
+            try:
+                return run(cmd, timeout=timeout + 5)
+            except LabError as exc:
+                transient = "connection failed" in str(exc) or "timed out" in str(exc)
+                if not transient or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+
+
+def _ids(pairs: dict[str, str]) -> list[str]:
+    return [f'external_ids:"{k}"="{v}"' for k, v in pairs.items()]
+
+
+def create_network(
+    nb: Northbound, name: str, subnets: Sequence[Subnet], metadata: bool, project: str
+) -> NetworkRecord:
+    net = NetworkRecord(
+        name=name,
+        id=str(uuid.uuid4()),
+        project=project,
+        cidrs=[s.cidr for s in subnets],
+        metadata=metadata,
+    )
+    cmd = [
+        "--",
+        "ls-add",
+        net.switch,
+        "--",
+        "set",
+        "Logical_Switch",
+        net.switch,
+        *_ids(
+            {"neutron:network_name": name, "neutron:mtu": str(MTU), "neutron:revision_number": "1"}
+        ),
+    ]
+    v4 = [s for s in subnets if s.version == 4]
+    for i, subnet in enumerate(v4):
+        options = " ".join(f'"{k}"="{v}"' for k, v in dhcp_options(subnet, metadata).items())
+        cmd += [
+            "--",
+            f"--id=@dhcp{i}",
+            "create",
+            "DHCP_Options",
+            f"cidr={subnet.cidr}",
+            f"options={{{options}}}",
+            *_ids({"subnet_id": str(uuid.uuid4()), "neutron:revision_number": "1"}),
+        ]
+    if metadata:
+        port = str(uuid.uuid4())
+        mac = mac_for(port)
+        ips = " ".join(s.metadata_ip for s in subnets)
+        cidrs = " ".join(f"{s.metadata_ip}/{s.prefixlen}" for s in subnets)
+        cmd += [
+            "--",
+            "lsp-add",
+            net.switch,
+            port,
+            "--",
+            "lsp-set-type",
+            port,
+            "localport",
+            "--",
+            "lsp-set-addresses",
+            port,
+            f"{mac} {ips}",
+            "--",
+            "set",
+            "Logical_Switch_Port",
+            port,
+            *_ids(
+                {
+                    "neutron:device_owner": "network:distributed",
+                    "neutron:device_id": f"ovnmeta-{net.id}",
+                    "neutron:cidrs": cidrs,
+                    "neutron:project_id": project,
+                    "neutron:network_name": net.switch,
+                    "neutron:mtu": str(MTU),
+                }
+            ),
+        ]
+        net.metadata_port, net.metadata_mac = port, mac
+    created = nb.nbctl(*cmd).split()
+    net.dhcp_options = {s.cidr: created[i] for i, s in enumerate(v4)}
+    return net
+
+
+def delete_network(nb: Northbound, net: NetworkRecord) -> None:
+    cmd = ["--if-exists", "ls-del", net.switch]
+    for dhcp in net.dhcp_options.values():
+        cmd += ["--", "--if-exists", "destroy", "DHCP_Options", dhcp]
+    nb.nbctl(*cmd)
+
+
+def add_instance_port(nb: Northbound, net: NetworkRecord, vm: InstanceRecord) -> None:
+    addresses = f"{vm.mac} {' '.join(vm.addresses)}"
+    v4 = [s for s in net.cidrs if ":" not in s]
+    cidrs = " ".join(f"{a}/{c.split('/')[1]}" for a, c in zip(vm.addresses, net.cidrs, strict=True))
+    cmd = [
+        "--",
+        "lsp-add",
+        net.switch,
+        vm.port,
+        "--",
+        "lsp-set-addresses",
+        vm.port,
+        addresses,
+        "--",
+        "lsp-set-port-security",
+        vm.port,
+        addresses,
+        "--",
+        "set",
+        "Logical_Switch_Port",
+        vm.port,
+        *_ids(
+            {
+                "neutron:device_id": vm.id,
+                "neutron:device_owner": "compute:nova",
+                "neutron:project_id": vm.project,
+                "neutron:network_name": net.switch,
+                "neutron:cidrs": cidrs,
+                "neutron:port_name": "",
+            }
+        ),
+    ]
+    if v4:
+        cmd += ["--", "lsp-set-dhcpv4-options", vm.port, net.dhcp_options[v4[0]]]
+    nb.nbctl(*cmd)
+
+
+def delete_port(nb: Northbound, port: str) -> None:
+    nb.nbctl("--if-exists", "lsp-del", port)
+
+
+def wait_port_up(nb: Northbound, port: str, timeout: float = 30) -> None:
+    nb.sbctl("wait-until", "Port_Binding", port, "up=true", timeout=timeout, retry_for=timeout)

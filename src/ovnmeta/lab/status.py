@@ -1,0 +1,134 @@
+"""`ovnmeta lab status`: what runs where, with pids and health, as a dict or a table."""
+
+from typing import Any
+
+from ovnmeta.lab import central, compute
+from ovnmeta.lab.lab import Lab
+from ovnmeta.lab.proc import owned_pid
+
+
+def collect(lab: Lab) -> dict[str, Any]:
+    st = lab.state()
+    topo = lab.topology(st)
+    marker = str(lab.dir)
+    nodes = []
+    for ctl in topo.controllers:
+        daemons = []
+        for name, pidfile in central.daemons(lab.dir, ctl):
+            pid = owned_pid(pidfile, marker)
+            if pid is None:
+                health = "down"
+            elif name == "ovn-northd":
+                health = central.northd_status(lab.dir, ctl) or "unknown"
+            else:
+                db = central.NB if name.endswith("nb") else central.SB
+                out = central.cluster_status(lab.dir, ctl, db)
+                role = next(
+                    (ln.split(": ", 1)[1] for ln in out.splitlines() if ln.startswith("Role: ")),
+                    "unknown",
+                )
+                ok = central.member_healthy(out, len(topo.controllers))
+                health = role if ok else f"{role} (not a healthy member)"
+            daemons.append({"name": name, "pid": pid, "health": health})
+        nodes.append(
+            {
+                "name": ctl.name,
+                "role": "controller",
+                "netns": ctl.netns,
+                "ip": ctl.ip,
+                "daemons": daemons,
+            }
+        )
+    for cmp in topo.computes:
+        daemons = []
+        for name, pidfile in compute.daemons(lab.dir, cmp):
+            pid = owned_pid(pidfile, marker)
+            health = "down" if pid is None else "running"
+            if pid and name == "ovn-controller":
+                health = compute.controller_status(lab.dir, cmp) or "unknown"
+            daemons.append({"name": name, "pid": pid, "health": health})
+        nodes.append(
+            {
+                "name": cmp.name,
+                "role": "compute",
+                "netns": cmp.netns,
+                "ip": cmp.ip,
+                "chassis": cmp.chassis,
+                "daemons": daemons,
+            }
+        )
+    return {
+        "name": st.prefix,
+        "dir": str(lab.dir),
+        "nb": central.unix_remotes(lab.dir, topo, central.NB),
+        "sb": central.unix_remotes(lab.dir, topo, central.SB),
+        "timings": st.timings,
+        "nodes": nodes,
+        "networks": [
+            {
+                "name": n.name,
+                "id": n.id,
+                "switch": n.switch,
+                "cidrs": n.cidrs,
+                "metadata_port": n.metadata_port,
+                "project": n.project,
+            }
+            for n in st.networks.values()
+        ],
+        "instances": [
+            {
+                "name": v.name,
+                "id": v.id,
+                "network": v.network,
+                "compute": v.compute,
+                "netns": v.netns,
+                "addresses": v.addresses,
+                "mac": v.mac,
+                "port": v.port,
+                "dhcp": v.dhcp,
+            }
+            for v in st.instances.values()
+        ],
+    }
+
+
+def _table(rows: list[list[str]]) -> str:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join(
+        "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows
+    )
+
+
+def render(report: dict[str, Any]) -> str:
+    out = [f"lab {report['name']}  ({report['dir']})", ""]
+    rows = [["NODE", "ROLE", "IP", "DAEMON", "PID", "HEALTH"]]
+    for node in report["nodes"]:
+        for d in node["daemons"]:
+            rows.append(
+                [
+                    node["name"],
+                    node["role"],
+                    node["ip"],
+                    d["name"],
+                    str(d["pid"] or "-"),
+                    d["health"],
+                ]
+            )
+    out += [_table(rows), ""]
+    if report["networks"]:
+        rows = [["NETWORK", "SWITCH", "CIDRS", "METADATA PORT"]]
+        rows += [
+            [n["name"], n["switch"], " ".join(n["cidrs"]), n["metadata_port"] or "-"]
+            for n in report["networks"]
+        ]
+        out += [_table(rows), ""]
+    if report["instances"]:
+        rows = [["INSTANCE", "NETWORK", "COMPUTE", "ADDRESSES", "NAMESPACE"]]
+        rows += [
+            [v["name"], v["network"], v["compute"], " ".join(v["addresses"]), v["netns"]]
+            for v in report["instances"]
+        ]
+        out += [_table(rows), ""]
+    out.append(f"export OVN_NB_DB={report['nb']}")
+    out.append(f"export OVN_SB_DB={report['sb']}")
+    return "\n".join(out)
