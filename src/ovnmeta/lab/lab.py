@@ -94,7 +94,7 @@ class Lab:
         st = st or self.state()
         return plan(st.prefix, st.controllers, st.computes)
 
-    def _nb(self, st: LabState) -> logical.Northbound:
+    def northbound(self, st: LabState | None = None) -> logical.Northbound:
         return logical.Northbound(self.dir, self.topology(st))
 
     # --- up / down ---------------------------------------------------------------------
@@ -257,7 +257,7 @@ class Lab:
             st = self.state()
             if name in st.networks:
                 raise UsageError(f"network {name!r} already exists in lab {self.prefix!r}")
-            net = logical.create_network(self._nb(st), name, subnets, metadata, project)
+            net = logical.create_network(self.northbound(st), name, subnets, metadata, project)
             st.networks[name] = net
             save(self.dir, st)
             return net
@@ -269,7 +269,7 @@ class Lab:
             users = [v.name for v in st.instances.values() if v.network == name]
             if users:
                 raise UsageError(f"network {name!r} still has instances: {', '.join(users)}")
-            logical.delete_network(self._nb(st), net)
+            logical.delete_network(self.northbound(st), net)
             del st.networks[name]
             save(self.dir, st)
 
@@ -299,7 +299,7 @@ class Lab:
                 netns=instance_netns(self.prefix, name),
                 vif=instance.vif_name(name),
             )
-            nb = self._nb(st)
+            nb = self.northbound(st)
             try:
                 logical.add_instance_port(nb, net, vm)
                 instance.plug(self.dir, cmp, vm, ipv6=any(":" in c for c in net.cidrs))
@@ -319,7 +319,7 @@ class Lab:
             st = self.state()
             vm = self.instance(name, st)
             instance.unplug(self.dir, self.topology(st).compute(vm.compute), vm)
-            logical.delete_port(self._nb(st), vm.port)
+            logical.delete_port(self.northbound(st), vm.port)
             del st.instances[name]
             save(self.dir, st)
 
