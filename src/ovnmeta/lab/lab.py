@@ -345,6 +345,10 @@ class Lab:
     def run_in(self, name: str, argv: Sequence[str], timeout: float = 60) -> str:
         return run(self.exec_argv(name, argv), timeout=timeout)
 
+    @staticmethod
+    def run_on_node(node_netns: str, argv: Sequence[str], timeout: float = 60) -> str:
+        return run(argv, netns=node_netns, timeout=timeout)
+
     # --- operations used by failover tests -----------------------------------------------
 
     def controller_db_pid(self, ctl_name: str, db: str) -> int | None:
