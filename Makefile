@@ -23,3 +23,6 @@ demo: setup
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache .ruff_cache
+
+bench: setup
+	$(BIN)/python bench/lab_bench.py

@@ -32,6 +32,12 @@ def vsctl(lab_dir: Path, cmp: Compute, *args: str, timeout: float = 30) -> str:
     )
 
 
+def appctl(lab_dir: Path, cmp: Compute, *args: str) -> str:
+    """ovs-appctl against this compute's ovs-vswitchd."""
+    ctl = node_dir(lab_dir, cmp) / "ovs" / "ovs-vswitchd.ctl"
+    return run(["ovs-appctl", "--timeout=10", "-t", str(ctl), *args], timeout=15)
+
+
 def start_ovs(lab_dir: Path, topo: Topology, cmp: Compute) -> None:
     """Step 1: ovsdb-server, identity, ovs-vswitchd, br-phy holding the encap IP, br-int."""
     d = node_dir(lab_dir, cmp)

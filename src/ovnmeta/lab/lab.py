@@ -204,10 +204,14 @@ class Lab:
                 ),
                 timeout=30,
             )
-            # A tnl/neigh miss drops the first encapsulated packet: warm the cache.
+            # vswitchd learns tunnel next hops only from ARP replies to its own kernel's
+            # requests, and a tnl/neigh miss drops the packet that needed it: seed every
+            # peer's br-phy MAC (fixed by plan) instead of hoping for ARP traffic.
             for other in topo.computes:
                 if other is not cmp:
-                    run(["ping", "-c1", "-W2", other.ip], netns=cmp.netns, check=False)
+                    compute.appctl(
+                        self.dir, cmp, "tnl/neigh/set", "br-phy", other.ip, other.brphy_mac
+                    )
 
         list(pool.map(tunnels_ready, topo.computes))
 
@@ -306,6 +310,7 @@ class Lab:
                 logical.wait_port_up(nb, port)
                 vm.dhcp = instance.run_dhcp(self.dir, vm)
                 instance.configure_static_ipv6(vm, net.cidrs)
+                logical.wait_all_chassis(nb)
             except BaseException:
                 instance.unplug(self.dir, cmp, vm)
                 logical.delete_port(nb, port)

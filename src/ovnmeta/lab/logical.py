@@ -171,3 +171,9 @@ def delete_port(nb: Northbound, port: str) -> None:
 
 def wait_port_up(nb: Northbound, port: str, timeout: float = 30) -> None:
     nb.sbctl("wait-until", "Port_Binding", port, "up=true", timeout=timeout, retry_for=timeout)
+
+
+def wait_all_chassis(nb: Northbound, timeout: float = 30) -> None:
+    """Barrier: every chassis has installed the flows of the current NB (so a new port is
+    reachable from other computes, not only bound on its own)."""
+    nb.nbctl("--wait=hv", "sync", timeout=timeout, retry_for=timeout)
