@@ -34,6 +34,8 @@ def leftovers(lab: Lab) -> list[str]:
             continue
         if marker in cmd and state not in "ZX":
             found.append(f"process {pid} {cmd[:80]}")
+    with open("/proc/self/mountinfo") as fh:
+        found += [f"mount {ln.split()[4]}" for ln in fh if str(lab.dir) in ln.split()[4]]
     if lab.dir.exists():
         found.append(f"dir {lab.dir}")
     return found

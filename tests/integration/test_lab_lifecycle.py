@@ -104,3 +104,28 @@ def test_bad_input_without_a_lab(args, message):
     proc = cli("lab", *args, check=False)
     assert proc.returncode != 0
     assert len(proc.stderr.strip().splitlines()) == 1 and message in proc.stderr, proc.stderr
+
+
+def test_each_compute_has_its_own_netns_directory_that_down_removes(new_lab_prefix):
+    lab = Lab(new_lab_prefix)
+    lab.up(controllers=1, computes=2)
+    # What the agent does on a host: a namespace with an upstream name, a process in it.
+    lab.run_on_compute(1, ["ip", "netns", "add", "ovnmeta-lab-test"])
+    lab.run_on_compute(2, ["ip", "netns", "add", "ovnmeta-lab-test"])
+    sleeper = subprocess.Popen(
+        lab.compute_argv(1, ["ip", "netns", "exec", "ovnmeta-lab-test", "sleep", "300"])
+    )
+    try:
+        assert "ovnmeta-lab-test" in lab.run_on_compute(1, ["ip", "netns", "list"])
+        assert (
+            "ovnmeta-lab-test"
+            not in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+        )
+        lab.run_on_compute(2, ["ip", "netns", "delete", "ovnmeta-lab-test"])
+        assert "ovnmeta-lab-test" in lab.run_on_compute(1, ["ip", "netns", "list"])
+        # The compute's namespace sees its own OVS ports: the agent can plug into br-int.
+        assert "br-int" in lab.run_on_compute(1, ["ip", "link", "show", "br-int"])
+    finally:
+        lab.down()
+    sleeper.wait(timeout=10)
+    assert leftovers(lab) == []

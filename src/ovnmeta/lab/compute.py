@@ -9,6 +9,7 @@ from ovnmeta.lab.proc import owned_pid, run
 from ovnmeta.lab.topology import Compute, Topology
 
 VSWITCH_SCHEMA = "/usr/share/openvswitch/vswitch.ovsschema"
+NETNS_RUN_DIR = "/run/netns"
 
 
 def node_dir(lab_dir: Path, cmp: Compute) -> Path:
@@ -125,6 +126,52 @@ def start_ovs(lab_dir: Path, topo: Topology, cmp: Compute) -> None:
         cmp.netns,
         f"ip link set eth0 arp off up; ip addr add {cmp.ip}/24 dev br-phy; ip link set br-phy up",
     )
+
+
+def mount_namespace(lab_dir: Path, cmp: Compute) -> Path:
+    return node_dir(lab_dir, cmp) / "mntns"
+
+
+def netns_dir(lab_dir: Path, cmp: Compute) -> Path:
+    return node_dir(lab_dir, cmp) / "netns"
+
+
+def create_mount_namespace(lab_dir: Path, cmp: Compute) -> None:
+    """A persistent mount namespace whose /run/netns is this compute's own directory.
+
+    The agent creates namespaces with upstream names (`ovnmeta-<network>`), which are global
+    on a real host; in the lab every compute runs its agent in this mount namespace so that
+    computes (and labs) never see each other's. The namespace outlives the agent, as
+    /run/netns does on a host, so an agent restart finds its namespaces again.
+    Needs the lab directory to be a private mount (see Lab._bring_up).
+    """
+    mntns, own = mount_namespace(lab_dir, cmp), netns_dir(lab_dir, cmp)
+    own.mkdir(parents=True, exist_ok=True)
+    mntns.touch()
+    run(
+        [
+            "unshare",
+            f"--mount={mntns}",
+            "--propagation",
+            "private",
+            "mount",
+            "--bind",
+            str(own),
+            NETNS_RUN_DIR,
+        ]
+    )
+
+
+def nsenter_argv(lab_dir: Path, cmp: Compute, argv: Sequence[str]) -> list[str]:
+    """Run `argv` on this compute as a host service would: in its network namespace
+    (where its ovs-vswitchd plugs ports) and its mount namespace (its /run/netns)."""
+    return [
+        "nsenter",
+        f"--mount={mount_namespace(lab_dir, cmp)}",
+        f"--net={NETNS_RUN_DIR}/{cmp.netns}",
+        "--",
+        *argv,
+    ]
 
 
 def start_ovn_controller(lab_dir: Path, cmp: Compute) -> None:

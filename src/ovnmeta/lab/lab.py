@@ -116,6 +116,9 @@ class Lab:
                 self._teardown()
             st = LabState(prefix=self.prefix, controllers=controllers, computes=computes)
             self.dir.mkdir(parents=True)
+            # A private mount, so the computes' persistent mount namespaces can live in it.
+            run(["mount", "--bind", str(self.dir), str(self.dir)])
+            run(["mount", "--make-private", str(self.dir)])
             save(self.dir, st)
             try:
                 self._bring_up(topo, st, progress)
@@ -134,9 +137,7 @@ class Lab:
             (
                 "ovs",
                 "step 1/3: Open vSwitch on computes",
-                lambda: list(
-                    pool.map(lambda c: compute.start_ovs(self.dir, topo, c), topo.computes)
-                ),
+                lambda: list(pool.map(lambda c: self._start_compute(topo, c), topo.computes)),
             ),
             (
                 "central",
@@ -177,6 +178,10 @@ class Lab:
 
         list(pool.map(lambda n: node(*n), nodes))
         list(pool.map(lambda c: central.create_node(self.dir, topo, c), topo.controllers))
+
+    def _start_compute(self, topo: Topology, cmp: compute.Compute) -> None:
+        compute.start_ovs(self.dir, topo, cmp)
+        compute.create_mount_namespace(self.dir, cmp)
 
     def _start_controllers(self, topo: Topology, pool: ThreadPoolExecutor) -> None:
         list(pool.map(lambda c: compute.start_ovn_controller(self.dir, c), topo.computes))
@@ -226,6 +231,7 @@ class Lab:
         namespaces = self._leftover_namespaces()
         for ns in namespaces:
             ours += netns.pids(ns)
+        ours += self._pids_in_compute_namespaces()
         if ours:
             progress(f"stopping {len(set(ours))} processes")
             stop(sorted(set(ours)))
@@ -233,9 +239,23 @@ class Lab:
             netns.delete(ns)
         if namespaces:
             progress(f"deleted {len(namespaces)} namespaces")
+        # Deepest first: the computes' mount namespaces (which drop the agents' network
+        # namespaces with them), then the lab directory's own bind mount.
+        for mountpoint in sorted(_mounts_under(self.dir), key=len, reverse=True):
+            run(["umount", "--lazy", mountpoint], check=False)
         if self.dir.exists():
             assert self.dir.parent == self.root and self.prefix in self.dir.name
             shutil.rmtree(self.dir)
+
+    def _pids_in_compute_namespaces(self) -> list[int]:
+        """Processes inside the namespaces the agents made in the computes' own /run/netns."""
+        pids: list[int] = []
+        for mntns in self.dir.glob("cmp*/mntns"):
+            names = [p.name for p in (mntns.parent / "netns").iterdir()]
+            for name in names:
+                out = run(["nsenter", f"--mount={mntns}", "ip", "netns", "pids", name], check=False)
+                pids += [int(p) for p in out.split()]
+        return pids
 
     def _leftover_namespaces(self) -> list[str]:
         pattern = node_netns_pattern(self.prefix)
@@ -350,6 +370,15 @@ class Lab:
     def run_in(self, name: str, argv: Sequence[str], timeout: float = 60) -> str:
         return run(self.exec_argv(name, argv), timeout=timeout)
 
+    def compute_argv(self, compute_ref: str | int, argv: Sequence[str]) -> list[str]:
+        """argv run on a compute as a host service: its network and mount namespaces."""
+        return compute.nsenter_argv(self.dir, self.topology().compute(compute_ref), argv)
+
+    def run_on_compute(
+        self, compute_ref: str | int, argv: Sequence[str], timeout: float = 60
+    ) -> str:
+        return run(self.compute_argv(compute_ref, argv), timeout=timeout)
+
     @staticmethod
     def run_on_node(node_netns: str, argv: Sequence[str], timeout: float = 60) -> str:
         return run(argv, netns=node_netns, timeout=timeout)
@@ -375,6 +404,17 @@ class Lab:
             if central.is_leader(central.cluster_status(self.dir, ctl, database)):
                 return ctl.name
         return None
+
+
+def _mounts_under(path: Path) -> list[str]:
+    prefix = str(path)
+    found = []
+    with open("/proc/self/mountinfo") as fh:
+        for line in fh:
+            point = line.split()[4].encode().decode("unicode_escape")  # \040 for spaces
+            if point == prefix or point.startswith(prefix + "/"):
+                found.append(point)
+    return found
 
 
 def _all_pids() -> list[int]:
