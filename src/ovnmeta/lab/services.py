@@ -1,0 +1,132 @@
+"""ovnmeta's own services in the lab, run as processes exactly as on real hosts:
+the metadata API on every controller, the agent on every compute (deployment step 4).
+
+The agent runs in its compute's network namespace (where ovs-vswitchd plugs ports) and
+mount namespace (its own /run/netns); it reaches the metadata API on ctl1 over the underlay.
+All API instances share one SQLite store in the lab directory and one shared secret.
+"""
+
+import secrets
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from ovnmeta.errors import LabError
+from ovnmeta.lab import compute
+from ovnmeta.lab.proc import owned_pid, run, spawn, wait_until
+from ovnmeta.lab.topology import Compute, Controller, Topology
+
+API_PORT = 8775
+OVNMETA = [sys.executable, "-m", "ovnmeta"]
+
+
+def secret_file(lab_dir: Path) -> Path:
+    return lab_dir / "metadata_secret"
+
+
+def store_path(lab_dir: Path) -> Path:
+    return lab_dir / "instances.sqlite3"
+
+
+def write_secret(lab_dir: Path) -> str:
+    path = secret_file(lab_dir)
+    if not path.exists():
+        path.touch(mode=0o600)
+        path.write_text(secrets.token_hex(16))
+    return path.read_text().strip()
+
+
+def api_pidfile(lab_dir: Path, ctl: Controller) -> Path:
+    return lab_dir / ctl.name / "metadata-api.pid"
+
+
+def start_metadata_api(lab_dir: Path, ctl: Controller) -> None:
+    write_secret(lab_dir)
+    node = lab_dir / ctl.name
+    spawn(
+        [
+            *OVNMETA,
+            "metadata-api",
+            "--db",
+            str(store_path(lab_dir)),
+            "--listen",
+            ctl.ip,
+            "--port",
+            str(API_PORT),
+            "--shared-secret-file",
+            str(secret_file(lab_dir)),
+        ],
+        pidfile=api_pidfile(lab_dir, ctl),
+        log=node / "metadata-api.log",
+        netns=ctl.netns,
+    )
+
+
+def wait_metadata_api(lab_dir: Path, ctl: Controller, timeout: float = 30) -> None:
+    def listening() -> bool:
+        if owned_pid(api_pidfile(lab_dir, ctl), str(lab_dir)) is None:
+            log = (lab_dir / ctl.name / "metadata-api.log").read_text(errors="replace")
+            last = log.strip().splitlines()[-1:] or ["no output"]
+            raise LabError(f"the metadata API on {ctl.name} exited: {last[0]}")
+        out = run(["ss", "-Hltn", f"src {ctl.ip}:{API_PORT}"], netns=ctl.netns, check=False)
+        return bool(out.strip())
+
+    wait_until(f"the metadata API on {ctl.name}", listening, timeout)
+
+
+def agent_dir(lab_dir: Path, cmp: Compute) -> Path:
+    return lab_dir / cmp.name / "agent"
+
+
+def agent_ini(lab_dir: Path, topo: Topology, cmp: Compute, secret: str) -> str:
+    """neutron_ovn_metadata_agent.ini for one compute, in the upstream option names."""
+    state = agent_dir(lab_dir, cmp)
+    return "\n".join(
+        [
+            "[DEFAULT]",
+            f"metadata_proxy_shared_secret = {secret}",
+            f"nova_metadata_host = {topo.controllers[0].ip}",
+            f"nova_metadata_port = {API_PORT}",
+            "nova_metadata_protocol = http",
+            f"state_path = {state}",
+            f"metadata_proxy_socket = {state}/metadata_proxy",
+            f"log_file = {lab_dir / cmp.name / 'log' / 'ovnmeta-agent.log'}",
+            "",
+            "[ovs]",
+            f"ovsdb_connection = unix:{compute.db_sock(lab_dir, cmp)}",
+            "",
+            "[ovn]",
+            f"ovn_sb_connection = {topo.remotes('sb')}",
+            "",
+        ]
+    )
+
+
+def agent_pidfile(lab_dir: Path, cmp: Compute) -> Path:
+    return agent_dir(lab_dir, cmp) / "agent.pid"
+
+
+def agent_config(lab_dir: Path, cmp: Compute) -> Path:
+    return agent_dir(lab_dir, cmp) / "neutron_ovn_metadata_agent.ini"
+
+
+def write_agent_config(lab_dir: Path, topo: Topology, cmp: Compute) -> Path:
+    agent_dir(lab_dir, cmp).mkdir(parents=True, exist_ok=True)
+    path = agent_config(lab_dir, cmp)
+    path.write_text(agent_ini(lab_dir, topo, cmp, write_secret(lab_dir)))
+    return path
+
+
+def start_agent(lab_dir: Path, topo: Topology, cmp: Compute, extra: Sequence[str] = ()) -> int:
+    config = write_agent_config(lab_dir, topo, cmp)
+    return spawn(
+        compute.nsenter_argv(
+            lab_dir, cmp, [*OVNMETA, "agent", "--config-file", str(config), *extra]
+        ),
+        pidfile=agent_pidfile(lab_dir, cmp),
+        log=lab_dir / cmp.name / "log" / "ovnmeta-agent.stderr",
+    )
+
+
+def agent_pid(lab_dir: Path, cmp: Compute) -> int | None:
+    return owned_pid(agent_pidfile(lab_dir, cmp), str(lab_dir))
