@@ -1,0 +1,1 @@
+"""The embedded Nova-compatible metadata API and its SQLite instance store."""
