@@ -283,3 +283,53 @@ def test_vendor_data_from_settings(instances):
     with ServerThread(config, instances) as srv:
         reply = srv.request("GET", "/openstack/latest/vendor_data.json", GOOD)
     assert json.loads(reply.body) == {"cloud-init": "#cloud-config\n"}
+
+
+@pytest.mark.parametrize(
+    ("raw", "status"),
+    [
+        ("/%zz", 404),
+        ("/%ff%fe/meta-data", 404),
+        ("/latest/meta-data/%2e%2e/%2e%2e/%2e%2e/", 200),  # collapses to the root listing
+        ("/latest/meta-data/instance-id?x=../../etc", 200),  # the query is not the path
+        ("http://evil.example/latest/meta-data/instance-id", 200),  # absolute-form target
+        ("/latest/meta-data/;rm%20-rf", 404),
+        ("/latest/meta-data/;rm -rf", 400),  # a raw space: the HTTP parser refuses it
+    ],
+)
+def test_odd_request_targets(server, raw, status):
+    import socket
+
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        head = "".join(f"{k}: {v}\r\n" for k, v in GOOD.items())
+        sock.sendall(f"GET {raw} HTTP/1.1\r\nHost: x\r\n{head}Connection: close\r\n\r\n".encode())
+        reply = b""
+        while chunk := sock.recv(65536):
+            reply += chunk
+    assert reply.split(b" ", 2)[1] == str(status).encode(), reply[:200]
+
+
+def test_oversized_header_is_400(server):
+    reply = server.request("GET", "/openstack", {**GOOD, "X-Tenant-ID": "t" * 20000})
+    assert reply.status == 400
+
+
+def test_slow_password_body_times_out_without_storing(instances):
+    import socket
+
+    config = settings.ApiSettings(
+        metadata_listen_port=0, metadata_proxy_shared_secret=SECRET, request_body_timeout_s=0.3
+    )
+    with (
+        ServerThread(config, instances) as srv,
+        socket.create_connection(("127.0.0.1", srv.port), timeout=10) as sock,
+    ):
+        head = "".join(f"{k}: {v}\r\n" for k, v in GOOD.items())
+        sock.sendall(
+            f"POST /openstack/latest/password HTTP/1.1\r\nHost: x\r\n{head}"
+            "Content-Length: 100\r\n\r\nonly-part".encode()
+        )
+        reply = sock.recv(65536)
+    assert reply.startswith(b"HTTP/1.1 400"), reply[:200]
+    assert b"not received in time" in reply
+    assert instances.get_password(UUID) == ""
