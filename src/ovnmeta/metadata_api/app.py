@@ -29,6 +29,7 @@ logger = logging.getLogger(__name__)
 
 MAX_PASSWORD_BYTES = 1020
 SEED_BYTES = 512
+MAX_WARNED = 1024  # distinct (status, instance) pairs remembered for _warn_once
 APP_KEY = web.AppKey("metadata_api", object)
 
 
@@ -76,8 +77,33 @@ class MetadataApi:
         self._cache = _InstanceCache(
             config.metadata_cache_expiration, config.cache_max_entries_n, clock
         )
+        self._warned: set[tuple[int, str]] = set()
+
+    def _warn_once(self, status: int, instance_id: str | None, message: str) -> None:
+        """First rejection per (status, instance) at WARNING, repeats at DEBUG: a guest with
+        a bad secret retries ~28 times per boot, and hostile ones retry forever."""
+        key = (status, (instance_id or "")[:80])
+        if key in self._warned:
+            logger.debug("%s", message)
+            return
+        if len(self._warned) >= MAX_WARNED:
+            self._warned.clear()
+        self._warned.add(key)
+        logger.warning("%s (further ones at debug level)", message)
 
     async def handle(self, request: web.Request) -> web.Response:
+        response = await self._handle(request)
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug(
+                "%s %r from %r -> %d",
+                request.method,
+                request.path[:200],
+                request.headers.get(validate.FORWARDED_FOR, ""),
+                response.status,
+            )
+        return response
+
+    async def _handle(self, request: web.Request) -> web.Response:
         route = paths.route(request.path)
         if isinstance(route, paths.Root):
             return _respond(render.root_listing())
@@ -94,7 +120,7 @@ class MetadataApi:
         )
         if rejected is not None:
             if rejected.log:
-                logger.warning("%s", rejected.log)
+                self._warn_once(rejected.status, instance_id, rejected.log)
             return _respond(render.error(rejected.status, rejected.explanation))
         assert instance_id is not None and tenant_id is not None  # check_headers saw to it
         try:
@@ -104,7 +130,7 @@ class MetadataApi:
             return _respond(render.error(500))
         rejected = validate.check_owner(record, instance_id, tenant_id)
         if rejected is not None:
-            logger.warning("%s", rejected.log)
+            self._warn_once(rejected.status, instance_id, rejected.log)
             return _respond(render.error(rejected.status, rejected.explanation))
         assert record is not None
         if isinstance(route, paths.NotFound):

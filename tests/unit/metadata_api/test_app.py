@@ -333,3 +333,14 @@ def test_slow_password_body_times_out_without_storing(instances):
     assert reply.startswith(b"HTTP/1.1 400"), reply[:200]
     assert b"not received in time" in reply
     assert instances.get_password(UUID) == ""
+
+
+def test_repeated_rejections_warn_once_and_never_leak_the_secret(server, caplog):
+    bad = {**GOOD, "X-Instance-ID-Signature": "0" * 64}
+    with caplog.at_level("DEBUG", logger="ovnmeta.metadata_api.app"):
+        for _ in range(5):
+            assert server.request("GET", "/openstack", bad).status == 403
+    warnings = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1
+    assert "does not match" in warnings[0].getMessage()
+    assert SIGNATURE not in caplog.text and SECRET not in caplog.text

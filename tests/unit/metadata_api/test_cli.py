@@ -207,3 +207,18 @@ def test_server_refuses_a_port_in_use(tmp_path):
         )
     assert result.returncode == 1
     assert f"cannot listen on 127.0.0.1:{busy}" in result.stderr.splitlines()[-1]
+
+
+def test_server_refuses_a_corrupt_store_with_one_line(tmp_path):
+    bad = tmp_path / "bad.sqlite3"
+    bad.write_bytes(b"garbage" * 100)
+    result = subprocess.run(
+        [sys.executable, "-m", "ovnmeta", "metadata-api", "--db", str(bad), "--port", "0"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 1
+    assert result.stderr.splitlines()[-1].startswith(f"ovnmeta: {bad}: cannot open: not a valid")
+    assert "Traceback" not in result.stderr
+    assert bad.read_bytes() == b"garbage" * 100
