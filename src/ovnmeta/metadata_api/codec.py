@@ -141,7 +141,9 @@ def from_dict(doc: Any) -> model.InstanceRecord:
             metadata=tuple(metadata.items()),
             vendor_data=None if vendor is None else json.dumps(vendor),
             vifs=tuple(vif_from_dict(v) for v in _list(doc, "vifs")),
-            security_groups=tuple(_list(doc, "security_groups")) or ("default",),
+            security_groups=tuple(_list(doc, "security_groups"))
+            if "security_groups" in doc
+            else ("default",),
         )
     except (TypeError, ValueError, AttributeError) as exc:  # wrong JSON types in hostile input
         raise model.InvalidRecord(f"instance: malformed field ({exc})") from None

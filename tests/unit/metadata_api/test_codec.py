@@ -45,3 +45,14 @@ def test_hostile_json_is_rejected_with_the_field_named(mutate, message):
 def test_not_an_object():
     with pytest.raises(model.InvalidRecord, match="JSON object"):
         codec.from_dict([])
+
+
+def test_empty_lists_survive_the_round_trip():
+    record = build_record(security_groups=(), key_pairs=(), vifs=(), metadata=())
+    assert codec.from_dict(codec.to_dict(record)) == record
+
+
+def test_missing_security_groups_default_like_nova():
+    doc = codec.to_dict(build_record())
+    del doc["security_groups"]
+    assert codec.from_dict(doc).security_groups == ("default",)
