@@ -11,6 +11,7 @@ runs under /usr/bin/python3, not the project venv.
     doc = cloudinit.read("http://169.254.169.254", netns="vm1-ns")   # or any base URL
     doc["uuid"], doc["hostname"], doc["public_keys"], doc["user_data_sha256"],
     doc["network_data"], doc["ec2"]["instance_id"], ...
+    cloudinit.read(url, datasource=True)["datasource"]   # full DataSourceOpenStack too
 
 From a shell: `python -m ovnmeta.cloudinit ensure` and
 `python -m ovnmeta.cloudinit read URL [--netns NS]` (prints the JSON).
@@ -108,6 +109,7 @@ def reader_command(
     timeout_s: float = 5.0,
     retries: int = 0,
     deadline_s: int = 60,
+    datasource: bool = False,
     root: Path | None = None,
 ) -> list[str]:
     """The argv that runs cloud-init's readers against `base_url` (inside `netns` if given).
@@ -130,6 +132,8 @@ def reader_command(
         "--deadline",
         str(deadline_s),
     ]
+    if datasource:
+        argv.append("--datasource")
     return ["ip", "netns", "exec", netns, *argv] if netns else argv
 
 
@@ -140,6 +144,7 @@ def read(
     timeout_s: float = 5.0,
     retries: int = 0,
     deadline_s: int = 60,
+    datasource: bool = False,
     root: Path | None = None,
 ) -> dict[str, Any]:
     """Run the reader and return its JSON; ReaderError with cloud-init's verdict otherwise."""
@@ -150,7 +155,7 @@ def read(
         )
     argv = reader_command(
         base_url, netns=netns, timeout_s=timeout_s, retries=retries, deadline_s=deadline_s,
-        root=root,
+        datasource=datasource, root=root,
     )  # fmt: skip
     try:
         proc = subprocess.run(argv, capture_output=True, text=True, timeout=deadline_s + 10)
@@ -177,6 +182,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     reader.add_argument("--netns", help="run inside this network namespace")
     reader.add_argument("--timeout", type=float, default=5.0)
     reader.add_argument("--retries", type=int, default=0)
+    reader.add_argument("--datasource", action="store_true", help="also DataSourceOpenStack")
     args = parser.parse_args(argv)
     try:
         if args.command == "ensure":

@@ -10,8 +10,11 @@ PyPI), possibly inside an instance's network namespace:
 `ovnmeta.cloudinit.read()` builds that command line. Output (stdout, one JSON object):
 uuid, hostname, public_keys, user_data_sha256, network_data and more from the OpenStack
 reader (`MetadataReader.read_v2`), and an `ec2` section from `ec2.get_instance_metadata` /
-`get_instance_userdata`. Exit status 0 on success; 1 with {"error": ...} when cloud-init
-rejects the service (NonReadable, BrokenMetadata) or the deadline passes.
+`get_instance_userdata`. With `--datasource`, also the full `DataSourceOpenStack`
+(`datasource` section, including cloud-init's own network config built from
+network_data.json, which needs the MACs to exist here). Exit status 0 on success; 1 with
+{"error": ...} when cloud-init rejects the service (NonReadable, BrokenMetadata, datasource
+not found) or the deadline passes.
 """
 
 import argparse
@@ -93,6 +96,64 @@ def read(base_url: str, timeout_s: float, retries: int) -> dict[str, Any]:
     }
 
 
+def run_datasource(base_url: str, timeout_s: float, retries: int, max_wait_s: int) -> dict:
+    """The full DataSourceOpenStack (probe, version choice, dsmode, network config)."""
+    import tempfile
+
+    from cloudinit import helpers, util
+    from cloudinit.sources import DataSourceOpenStack as dso
+    from cloudinit.sources.helpers import ec2, openstack
+
+    util._DNS_REDIRECT_IP = set()
+    dso.detect_openstack = lambda accept_oracle=False: True  # no DMI inside a namespace
+
+    def pinned_ec2(self: Any) -> Any:  # as in read(): never 169.254.169.254 implicitly
+        return ec2.get_instance_metadata(
+            metadata_address=self.base_path, timeout=self.timeout, retries=self.retries
+        )
+
+    openstack.MetadataReader._read_ec2_metadata = pinned_ec2
+    sys_cfg = {
+        "datasource_list": ["OpenStack"],
+        "datasource": {
+            "OpenStack": {
+                "metadata_urls": [base_url],
+                "max_wait": max_wait_s,
+                "timeout": timeout_s,
+                "retries": retries,
+            }
+        },
+    }
+    with tempfile.TemporaryDirectory(prefix="ovnmeta-ci-") as tmp:
+
+        class Distro:  # the datasource only asks for these two
+            fallback_interface = "eth0"
+
+            def get_tmp_exec_path(self) -> str:
+                return tmp
+
+        paths = helpers.Paths({"cloud_dir": tmp, "run_dir": tmp})
+        ds = dso.DataSourceOpenStack(sys_cfg, Distro(), paths)
+        found = bool(ds._get_data())
+        out: dict[str, Any] = {"found": found}
+        if not found:
+            return out
+        hostname = ds.get_hostname()
+        out.update(
+            instance_id=ds.get_instance_id(),
+            local_hostname=getattr(hostname, "hostname", hostname),
+            public_keys=sorted(ds.get_public_ssh_keys()),
+            dsmode=ds.dsmode,
+            user_data_sha256=_sha256(ds.userdata_raw),
+            vendor_data_raw=_jsonable(ds.vendordata_raw),
+        )
+        try:  # matches links to this machine's NICs by MAC, as on a real guest
+            out["network_config"] = ds.network_config
+        except Exception as exc:  # a MAC not present here is data for the caller
+            out["network_config_error"] = f"{type(exc).__name__}: {exc}"
+        return out
+
+
 def _deadline(signum: int, frame: Any) -> None:
     raise TimeoutError("deadline passed")
 
@@ -104,6 +165,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--retries", type=int, default=0, help="per request")
     parser.add_argument("--deadline", type=int, default=60, help="whole run, seconds")
     parser.add_argument("--cloud-init-path", help="directory holding the cloudinit package")
+    parser.add_argument(
+        "--datasource", action="store_true", help="also run the full DataSourceOpenStack"
+    )
+    parser.add_argument("--max-wait", type=int, default=-1, help="datasource probe; -1: once")
     args = parser.parse_args(argv)
     if args.cloud_init_path:
         sys.path.insert(0, args.cloud_init_path)
@@ -112,6 +177,12 @@ def main(argv: list[str] | None = None) -> int:
     signal.alarm(args.deadline)
     try:
         doc = read(args.base_url.rstrip("/"), args.timeout, args.retries)
+        if args.datasource:
+            doc["datasource"] = run_datasource(
+                args.base_url.rstrip("/"), args.timeout, args.retries, args.max_wait
+            )
+            if not doc["datasource"]["found"]:
+                doc["error"] = "DataSourceOpenStack: datasource not found (details on stderr)"
     except Exception as exc:  # report cloud-init's verdict as data; the caller decides
         json.dump({"error": f"{type(exc).__name__}: {exc}"}, sys.stdout)
         print()
@@ -120,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
         signal.alarm(0)
     json.dump(doc, sys.stdout, sort_keys=True)
     print()
-    return 0
+    return 1 if "error" in doc else 0
 
 
 if __name__ == "__main__":

@@ -103,3 +103,28 @@ def test_reader_script_runs_standalone(served):
         proc = subprocess.run(argv, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["uuid"] == UUID
+
+
+@needs_cloud_init
+def test_full_openstack_datasource_accepts_the_service(served):
+    with SigningRelay(served.port, UUID, PROJECT, SECRET) as relay:
+        doc = cloudinit.read(relay.url, datasource=True, deadline_s=60)
+    ds = doc["datasource"]
+    assert ds["found"] is True
+    assert ds["instance_id"] == UUID
+    assert ds["local_hostname"] == "vm1"
+    assert ds["public_keys"] == [PUBKEY]
+    assert ds["dsmode"] == "net"
+    assert ds["user_data_sha256"] == hashlib.sha256(USER_DATA).hexdigest()
+    assert ds["vendor_data_raw"] == "#cloud-config\n"
+    # cloud-init maps network_data.json links to local NICs by MAC; this host has none.
+    if "network_config" in ds:
+        assert ds["network_config"]["config"][0]["mac_address"] == "fa:16:3e:11:22:33"
+    else:
+        assert "fa:16:3e:11:22:33" in ds["network_config_error"]
+
+
+@needs_cloud_init
+def test_full_datasource_not_found_without_the_agent_headers(served):
+    with pytest.raises(cloudinit.ReaderError, match="NonReadable"):
+        cloudinit.read(served.url, datasource=True, deadline_s=60)
