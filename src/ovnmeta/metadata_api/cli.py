@@ -148,10 +148,21 @@ def _add_record_args(parser: argparse.ArgumentParser) -> None:
         metavar="NAME=PUBKEY",
         help="SSH key pair; NAME=@FILE reads the key from a file (repeatable)",
     )
-    parser.add_argument("--meta", action="append", default=[], metavar="K=V", help="metadata")
+    parser.add_argument(
+        "--meta", action="append", default=[], metavar="K=V", help="metadata (repeatable)"
+    )
     parser.add_argument("--vendor-data", metavar="FILE", help="this instance's vendor data JSON")
-    parser.add_argument("--nic", action="append", default=[], metavar="SPEC", help="a port")
-    parser.add_argument("--network-json", metavar="FILE", help="JSON list of vifs (see --json)")
+    parser.add_argument(
+        "--nic",
+        action="append",
+        default=[],
+        metavar="SPEC",
+        help="a port, e.g. mac=fa:16:3e:00:00:01,ip=10.0.0.11/24,gw=10.0.0.1,dns=10.0.0.2,"
+        "mtu=1442,net=NET_UUID,port=PORT_UUID (repeatable; gw/dns/mode/fip follow their ip)",
+    )
+    parser.add_argument(
+        "--network-json", metavar="FILE", help='JSON list of vifs, as "vifs" in show --json'
+    )
     parser.add_argument("--flavor")
     parser.add_argument("--launch-index", type=int)
     parser.add_argument("--security-group", action="append", default=[], metavar="NAME")

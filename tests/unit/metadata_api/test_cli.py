@@ -222,3 +222,21 @@ def test_server_refuses_a_corrupt_store_with_one_line(tmp_path):
     assert result.stderr.splitlines()[-1].startswith(f"ovnmeta: {bad}: cannot open: not a valid")
     assert "Traceback" not in result.stderr
     assert bad.read_bytes() == b"garbage" * 100
+
+
+def test_network_json_round_trips_through_show(capsys, tmp_path, db):
+    nic = "mac=fa:16:3e:00:00:01,ip=10.0.0.11/24,gw=10.0.0.1,ip=fd00::b/64,mode=slaac"
+    assert add(capsys, db, "--nic", nic)[0] == 0
+    _, out, _ = run(capsys, "instance", "show", UUID, "--db", db, "--json")
+    vifs = tmp_path / "vifs.json"
+    vifs.write_text(json.dumps(json.loads(out)["vifs"]))
+    other = str(tmp_path / "other.sqlite3")
+    assert add(capsys, other, "--network-json", str(vifs))[0] == 0
+    assert (
+        store.InstanceStore(other).require(UUID).vifs == store.InstanceStore(db).require(UUID).vifs
+    )
+    vifs.write_text('{"not": "a list"}')
+    code, _, err = add(capsys, other, "--network-json", str(vifs), "--replace")
+    assert code == 2 and "must be a JSON list" in err
+    code, _, err = add(capsys, other, "--network-json", str(vifs), "--nic", nic)
+    assert code == 2 and "one or the other" in err
