@@ -5,12 +5,17 @@ import json
 import subprocess
 
 import pytest
-from metadata_api.conftest import PROJECT, PUBKEY, SECRET, UUID, build_record
-from metadata_api.httpserver import ServerThread, SigningRelay
 
 from ovnmeta import cloudinit
 from ovnmeta.errors import DependencyError
 from ovnmeta.metadata_api import model, settings, store
+
+try:  # tests/unit is not a package: pytest puts it on sys.path (rootdir-relative imports)
+    from metadata_api.conftest import PROJECT, PUBKEY, SECRET, UUID, build_record
+    from metadata_api.httpserver import ServerThread, SigningRelay
+except ImportError:  # should tests/unit ever become a package
+    from .metadata_api.conftest import PROJECT, PUBKEY, SECRET, UUID, build_record
+    from .metadata_api.httpserver import ServerThread, SigningRelay
 
 needs_cloud_init = pytest.mark.skipif(
     not cloudinit.is_available(),
