@@ -78,6 +78,7 @@ class MetadataApi:
             config.metadata_cache_expiration, config.cache_max_entries_n, clock
         )
         self._warned: set[tuple[int, str]] = set()
+        self._store_failing = False
 
     def _warn_once(self, status: int, instance_id: str | None, message: str) -> None:
         """First rejection per (status, instance) at WARNING, repeats at DEBUG: a guest with
@@ -126,8 +127,16 @@ class MetadataApi:
         try:
             record = await self._lookup(instance_id)
         except StoreError as exc:
-            logger.error("instance lookup failed: %s", exc)
+            # Log the transition, not every request: a broken store fails them all.
+            if not self._store_failing:
+                logger.error("instance lookups fail, answering 500: %s", exc)
+                self._store_failing = True
+            else:
+                logger.debug("instance lookup failed: %s", exc)
             return _respond(render.error(500))
+        if self._store_failing:
+            logger.info("instance store readable again")
+            self._store_failing = False
         rejected = validate.check_owner(record, instance_id, tenant_id)
         if rejected is not None:
             self._warn_once(rejected.status, instance_id, rejected.log)

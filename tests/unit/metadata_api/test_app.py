@@ -256,12 +256,14 @@ def test_cache_disabled_and_tenant_checked_on_every_request(instances):
         assert doc["name"] == "now"
 
 
-def test_broken_store_gives_500_with_novas_message(instances, tmp_path):
+def test_broken_store_gives_500_with_novas_message_logged_once(instances, caplog):
     with ServerThread(CONFIG, instances) as srv:
         instances.close()  # every query now fails inside sqlite3
-        reply = srv.request("GET", "/openstack", GOOD)
-    assert reply.status == 500
-    assert b"An unknown error has occurred. Please try your request again." in reply.body
+        with caplog.at_level("INFO", logger="ovnmeta.metadata_api.app"):
+            replies = [srv.request("GET", "/openstack", GOOD) for _ in range(3)]
+    assert {r.status for r in replies} == {500}
+    assert b"An unknown error has occurred. Please try your request again." in replies[0].body
+    assert len([r for r in caplog.records if r.levelname == "ERROR"]) == 1
 
 
 def test_empty_secret_and_local_ipv4_fallback(instances):
