@@ -78,7 +78,14 @@ def ensure_unpacked(root: Path | None = None) -> Path:
     root.parent.mkdir(parents=True, exist_ok=True)
     # Unpack beside the target and rename: concurrent setups never see a half tree.
     with tempfile.TemporaryDirectory(dir=root.parent, prefix=".cloud-init-") as tmp:
-        _run(["apt-get", "download", "-qq", "-o", "APT::Sandbox::User=root", "cloud-init"], tmp)
+        download = ["apt-get", "download", "-qq", "-o", "APT::Sandbox::User=root", "cloud-init"]
+        try:
+            _run(download, tmp)
+        except DependencyError:
+            if os.geteuid() != 0:
+                raise
+            _run(["apt-get", "update", "-qq"], tmp)  # package lists may have been cleaned
+            _run(download, tmp)
         debs = sorted(Path(tmp).glob("cloud-init_*.deb"))
         if not debs:
             raise DependencyError("cloud-init: apt-get download produced no .deb (apt update?)")
