@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from ovnmeta import __version__, demo
 from ovnmeta.errors import OvnmetaError
 from ovnmeta.lab import cli as lab_cli
+from ovnmeta.metadata_api import cli as metadata_api_cli
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -21,6 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"ovnmeta {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     lab_cli.register(subparsers)
+    metadata_api_cli.register(subparsers)
     demo.register(subparsers)
     return parser
 

@@ -4,7 +4,8 @@
     ├── UsageError               bad input on the command line (unknown VM, overlapping CIDR, ...)
     ├── ConfigError              a configuration option with a wrong value (names the option)
     ├── DependencyError          a program or package the command needs is missing
-    └── LabError                 the lab could not do what was asked (daemon did not start, ...)
+    ├── LabError                 the lab could not do what was asked (daemon did not start, ...)
+    └── StoreError               the instance store (SQLite) cannot be read or written
 
 Anything else escaping a command is a bug and is shown with its traceback.
 """
@@ -27,4 +28,8 @@ class DependencyError(OvnmetaError):
 
 
 class LabError(OvnmetaError):
+    exit_code = 1
+
+
+class StoreError(OvnmetaError):
     exit_code = 1
