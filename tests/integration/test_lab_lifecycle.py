@@ -17,7 +17,7 @@ def test_up_down_twice_leaves_nothing(new_lab_prefix):
     lab = Lab(new_lab_prefix)
     for _ in range(2):
         up = cli("lab", "up", "--name", lab.prefix, "--computes", "2")
-        assert "step 3/3: ovn-controller" in up.stdout
+        assert "step 3/4: ovn-controller" in up.stdout
         cli("lab", "network", "create", "n", "--cidr", "10.0.0.0/24", "--name", lab.prefix)
         cli("lab", "boot", "v1", "--network", "n", "--compute", "2", "--name", lab.prefix)
         assert leftovers(lab)  # sanity: the probe sees a running lab

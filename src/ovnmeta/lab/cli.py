@@ -4,7 +4,9 @@ import argparse
 import json
 import os
 import sys
+from pathlib import Path
 
+from ovnmeta.errors import UsageError
 from ovnmeta.lab import status as lab_status
 from ovnmeta.lab.lab import DEFAULT_PREFIX, Lab
 
@@ -41,8 +43,29 @@ def cmd_network_delete(args: argparse.Namespace) -> int:
     return 0
 
 
+def _pair(text: str, option: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise UsageError(f"{option} {text!r}: expected NAME=VALUE")
+    return key, value
+
+
 def cmd_boot(args: argparse.Namespace) -> int:
-    vm = Lab(args.name).boot(args.vm, args.network, args.compute, project=args.project)
+    user_data = None
+    if args.user_data:
+        try:
+            user_data = Path(args.user_data).read_bytes()
+        except OSError as exc:
+            raise UsageError(f"--user-data {args.user_data}: {exc.strerror}") from None
+    vm = Lab(args.name).boot(
+        args.vm,
+        args.network,
+        args.compute,
+        project=args.project,
+        user_data=user_data,
+        keys=[_pair(k, "--key") for k in args.key],
+        meta=dict(_pair(m, "--meta") for m in args.meta),
+    )
     routes = vm.dhcp.get("staticroutes", "")
     print(
         f"instance {vm.name} ({vm.id}) on {vm.compute}: {' '.join(vm.addresses)} "
@@ -131,6 +154,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--network", required=True)
     p.add_argument("--compute", required=True, help="compute index or name (1, cmp1)")
     p.add_argument("--project", help="project id (default: the network's)")
+    p.add_argument("--user-data", metavar="FILE", help="user data served to the instance")
+    p.add_argument(
+        "--key",
+        action="append",
+        default=[],
+        metavar="NAME=PUBKEY",
+        help="an SSH key pair (repeatable)",
+    )
+    p.add_argument(
+        "--meta",
+        action="append",
+        default=[],
+        metavar="K=V",
+        help="a metadata property (repeatable)",
+    )
     p = _command(lab, "rm", cmd_rm, "remove an instance and its port")
     p.add_argument("vm", metavar="VM")
     p = _command(lab, "exec", cmd_exec, "run a command inside an instance: lab exec VM -- CMD...")

@@ -9,13 +9,13 @@ import os
 import shutil
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
 from ovnmeta.errors import DependencyError, UsageError
-from ovnmeta.lab import central, compute, instance, logical, netns
+from ovnmeta.lab import central, compute, instance, logical, netns, services
 from ovnmeta.lab.addressing import allocate, mac_for, plan_subnets
 from ovnmeta.lab.proc import alive, cmdline, owned_pid, run, stop, wait_until
 from ovnmeta.lab.state import InstanceRecord, LabState, NetworkRecord, load, save
@@ -136,19 +136,24 @@ class Lab:
             ("underlay", "underlay and node namespaces", lambda: self._build_nodes(topo, pool)),
             (
                 "ovs",
-                "step 1/3: Open vSwitch on computes",
+                "step 1/4: Open vSwitch on computes",
                 lambda: list(pool.map(lambda c: self._start_compute(topo, c), topo.computes)),
             ),
             (
                 "central",
-                f"step 2/3: OVN central ({len(topo.controllers)} controller"
+                f"step 2/4: OVN central ({len(topo.controllers)} controller"
                 f"{'s, RAFT' if len(topo.controllers) > 1 else ''})",
                 lambda: central.bring_up(self.dir, topo, pool),
             ),
             (
                 "ovn-controller",
-                "step 3/3: ovn-controller on computes",
+                "step 3/4: ovn-controller on computes",
                 lambda: self._start_controllers(topo, pool),
+            ),
+            (
+                "metadata",
+                "step 4/4: metadata API on controllers",
+                lambda: self._start_metadata_services(topo, pool),
             ),
         ]
         with ThreadPoolExecutor(max_workers=max(4, 2 * len(topo.computes))) as pool:
@@ -178,6 +183,11 @@ class Lab:
 
         list(pool.map(lambda n: node(*n), nodes))
         list(pool.map(lambda c: central.create_node(self.dir, topo, c), topo.controllers))
+
+    def _start_metadata_services(self, topo: Topology, pool: ThreadPoolExecutor) -> None:
+        for ctl in topo.controllers:
+            services.start_metadata_api(self.dir, ctl)
+        list(pool.map(lambda c: services.wait_metadata_api(self.dir, c), topo.controllers))
 
     def _start_compute(self, topo: Topology, cmp: compute.Compute) -> None:
         compute.start_ovs(self.dir, topo, cmp)
@@ -298,8 +308,16 @@ class Lab:
             save(self.dir, st)
 
     def boot(
-        self, name: str, network: str, compute_ref: str | int, project: str | None = None
+        self,
+        name: str,
+        network: str,
+        compute_ref: str | int,
+        project: str | None = None,
+        user_data: bytes | None = None,
+        keys: Sequence[tuple[str, str]] = (),
+        meta: Mapping[str, str] | None = None,
     ) -> InstanceRecord:
+        """Register the instance with the metadata API, then plug it and let it DHCP."""
         validate_vm_name(name)
         with self.locked():
             st = self.state()
@@ -309,7 +327,7 @@ class Lab:
             if name in st.instances:
                 raise UsageError(f"instance {name!r} already exists in lab {self.prefix!r}")
             subnets = plan_subnets(net.cidrs)
-            used = {a for v in st.instances.values() for a in v.addresses}
+            used = {a for v in st.instances.values() if v.network == network for a in v.addresses}
             port = str(uuid.uuid4())
             vm = InstanceRecord(
                 name=name,
@@ -325,6 +343,7 @@ class Lab:
             )
             nb = self.northbound(st)
             try:
+                services.register_instance(self.dir, vm, net, user_data, keys, meta or {})
                 logical.add_instance_port(nb, net, vm)
                 instance.plug(self.dir, cmp, vm, ipv6=any(":" in c for c in net.cidrs))
                 logical.wait_port_up(nb, port)
@@ -334,6 +353,7 @@ class Lab:
             except BaseException:
                 instance.unplug(self.dir, cmp, vm)
                 logical.delete_port(nb, port)
+                services.unregister_instance(self.dir, vm.id)
                 raise
             st.instances[name] = vm
             save(self.dir, st)
@@ -345,6 +365,7 @@ class Lab:
             vm = self.instance(name, st)
             instance.unplug(self.dir, self.topology(st).compute(vm.compute), vm)
             logical.delete_port(self.northbound(st), vm.port)
+            services.unregister_instance(self.dir, vm.id)
             del st.instances[name]
             save(self.dir, st)
 

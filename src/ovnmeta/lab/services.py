@@ -8,13 +8,18 @@ All API instances share one SQLite store in the lab directory and one shared sec
 
 import secrets
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from ovnmeta.errors import LabError
 from ovnmeta.lab import compute
+from ovnmeta.lab.addressing import MTU, plan_subnets
 from ovnmeta.lab.proc import owned_pid, run, spawn, wait_until
+from ovnmeta.lab.state import InstanceRecord, NetworkRecord
 from ovnmeta.lab.topology import Compute, Controller, Topology
+from ovnmeta.metadata_api.model import FixedIp, KeyPair, Vif
+from ovnmeta.metadata_api.model import InstanceRecord as ApiInstance
+from ovnmeta.metadata_api.store import InstanceStore
 
 API_PORT = 8775
 OVNMETA = [sys.executable, "-m", "ovnmeta"]
@@ -72,6 +77,46 @@ def wait_metadata_api(lab_dir: Path, ctl: Controller, timeout: float = 30) -> No
         return bool(out.strip())
 
     wait_until(f"the metadata API on {ctl.name}", listening, timeout)
+
+
+def register_instance(
+    lab_dir: Path,
+    vm: InstanceRecord,
+    net: NetworkRecord,
+    user_data: bytes | None,
+    keys: Sequence[tuple[str, str]],
+    meta: Mapping[str, str],
+) -> None:
+    """What Nova knows about an instance, written to the lab's store before it boots."""
+    fixed = []
+    for address, subnet in zip(vm.addresses, plan_subnets(net.cidrs), strict=True):
+        v4 = subnet.version == 4
+        fixed.append(
+            FixedIp(
+                address, subnet.prefixlen, gateway=subnet.gateway, mode="dhcp" if v4 else "static"
+            )
+        )
+    record = ApiInstance(
+        uuid=vm.id,
+        name=vm.name,
+        hostname=vm.name,
+        project_id=vm.project,
+        availability_zone="nova",
+        key_pairs=tuple(KeyPair(name, key) for name, key in keys),
+        user_data=user_data,
+        metadata=tuple(sorted(meta.items())),
+        vifs=(
+            Vif(mac=vm.mac, network_id=net.id, port_id=vm.port, mtu=MTU, fixed_ips=tuple(fixed)),
+        ),
+    )
+    with InstanceStore(store_path(lab_dir)) as store:
+        store.add(record, replace=True)
+
+
+def unregister_instance(lab_dir: Path, instance_id: str) -> None:
+    if store_path(lab_dir).exists():
+        with InstanceStore(store_path(lab_dir)) as store:
+            store.remove(instance_id, missing_ok=True)
 
 
 def agent_dir(lab_dir: Path, cmp: Compute) -> Path:

@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from ovnmeta.lab import central, compute
+from ovnmeta.lab import central, compute, services
 from ovnmeta.lab.lab import Lab
 from ovnmeta.lab.proc import owned_pid
 
@@ -30,6 +30,9 @@ def collect(lab: Lab) -> dict[str, Any]:
                 ok = central.member_healthy(out, len(topo.controllers))
                 health = role if ok else f"{role} (not a healthy member)"
             daemons.append({"name": name, "pid": pid, "health": health})
+        api_pid = owned_pid(services.api_pidfile(lab.dir, ctl), marker)
+        api_health = f"listening {ctl.ip}:{services.API_PORT}" if api_pid else "down"
+        daemons.append({"name": "metadata-api", "pid": api_pid, "health": api_health})
         nodes.append(
             {
                 "name": ctl.name,
