@@ -1,0 +1,69 @@
+"""What happened in the SB, as values (past tense). Produced by `sb/events.py`, consumed by
+`sb/index.py` (ports, datapaths) and the agent (registration, heartbeat, resync)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ovnmeta.model import ChassisId, Datapath, MetadataPort, Vif
+
+
+@dataclass(frozen=True, slots=True)
+class PortUpdated:
+    """A Port_Binding was inserted or changed; `port` is None for types we ignore."""
+
+    uuid: str
+    port: Vif | MetadataPort | None
+
+
+@dataclass(frozen=True, slots=True)
+class PortDeleted:
+    uuid: str
+
+
+@dataclass(frozen=True, slots=True)
+class DatapathUpdated:
+    datapath: Datapath
+
+
+@dataclass(frozen=True, slots=True)
+class DatapathDeleted:
+    uuid: str
+
+
+@dataclass(frozen=True, slots=True)
+class ChassisFound:
+    """Our own Chassis row is known (its UUID is what Port_Binding.chassis references)."""
+
+    uuid: ChassisId | None
+
+
+@dataclass(frozen=True, slots=True)
+class ChassisPrivateCreated:
+    nb_cfg: int
+
+
+@dataclass(frozen=True, slots=True)
+class NbCfgChanged:
+    """SB_Global.nb_cfg moved (the neutron-server liveness ping)."""
+
+    nb_cfg: int
+
+
+@dataclass(frozen=True, slots=True)
+class Connected:
+    """The SB connection (re)delivered its initial dump: time for a full sync."""
+
+    reconnect: bool
+
+
+Change = (
+    PortUpdated
+    | PortDeleted
+    | DatapathUpdated
+    | DatapathDeleted
+    | ChassisFound
+    | ChassisPrivateCreated
+    | NbCfgChanged
+    | Connected
+)
