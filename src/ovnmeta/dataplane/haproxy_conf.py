@@ -44,6 +44,9 @@ def _global(s: EdgeSettings) -> list[str]:
         f"    log /dev/log local0 {'debug' if s.debug else 'info'}",
         # Old workers keep serving their open connections after a reload, then leave.
         "    hard-stop-after 60s",
+        # Lets a reloaded worker take the listening sockets over from the old one (-x), so
+        # no connection is refused while networks come and go.
+        f"    stats socket {s.state_dir}/stats.sock mode 600 level admin expose-fd listeners",
     ]
     if s.user:
         lines.append(f"    user {s.user}")
