@@ -41,6 +41,8 @@ def _apply_one(action: a.Action, ports: Ports) -> None:
             netns.remove(ns)
         case a.CreateNamespace(namespace=ns):
             netns.create(ns)
+            with netns.ipr(ns) as ipr:  # loopback up, as upstream: local probes work
+                ipr.link("set", index=1, state="up")
         case a.DeleteLink(name=name, namespace=ns):
             try:
                 with netns.ipr(ns) as ipr:

@@ -24,7 +24,7 @@ class Frontend:
 
 
 def render(frontends: Iterable[Frontend], settings: EdgeSettings) -> str:
-    lines = _global(settings) + _defaults(settings)
+    lines = _global(settings) + _defaults(settings) + _health(settings)
     for fe in sorted(frontends):
         lines += _frontend(fe, settings)
     lines += [
@@ -72,6 +72,17 @@ def _defaults(s: EdgeSettings) -> list[str]:
         f"    timeout server {s.timeout_server}s",
         f"    timeout http-request {s.timeout_http_request}s",
         f"    timeout http-keep-alive {s.timeout_http_keep_alive}s",
+        "",
+    ]
+
+
+def _health(s: EdgeSettings) -> list[str]:
+    """Always one listener, so the edge runs (and reloads) whatever the number of networks;
+    `ovnmeta status` probes it."""
+    return [
+        "frontend ovnmeta_health",
+        f"    bind unix@{s.state_dir}/health.sock mode 600",
+        "    http-request return status 200 content-type text/plain string ok",
         "",
     ]
 
