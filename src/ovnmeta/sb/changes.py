@@ -51,10 +51,21 @@ class NbCfgChanged:
 
 
 @dataclass(frozen=True, slots=True)
-class Connected:
-    """The SB connection (re)delivered its initial dump: time for a full sync."""
+class Snapshot:
+    """The SB connection (re)delivered its whole monitored content: replace the index and run
+    a full sync. Rows that vanished while disconnected are simply absent here."""
 
+    chassis: ChassisId | None
+    ports: tuple[tuple[str, Vif | MetadataPort | None], ...]
+    datapaths: tuple[Datapath, ...]
+    nb_cfg: int | None  # SB_Global
+    chassis_private_nb_cfg: int | None  # None: our Chassis_Private row does not exist yet
     reconnect: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Disconnected:
+    pass
 
 
 Change = (
@@ -65,5 +76,6 @@ Change = (
     | ChassisFound
     | ChassisPrivateCreated
     | NbCfgChanged
-    | Connected
+    | Snapshot
+    | Disconnected
 )

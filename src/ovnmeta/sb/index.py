@@ -15,6 +15,9 @@ from ovnmeta.sb import changes
 
 class Index:
     def __init__(self) -> None:
+        self._reset()
+
+    def _reset(self) -> None:
         self.own_chassis: ChassisId | None = None
         self._vifs: dict[str, Vif] = {}
         self._meta: dict[str, MetadataPort] = {}
@@ -54,6 +57,16 @@ class Index:
                 if self._network_dp.get(old) == uuid:
                     del self._network_dp[old]
                 return frozenset({old})
+            case changes.Snapshot():
+                before = self.networks()
+                self._reset()
+                self.own_chassis = change.chassis
+                for dp in change.datapaths:
+                    self.apply(changes.DatapathUpdated(dp))
+                for _uuid, port in change.ports:
+                    if port is not None:
+                        self._add_port(port)
+                return before | self.networks()
             case changes.ChassisFound(uuid=uuid):
                 if uuid == self.own_chassis:
                     return frozenset()

@@ -98,3 +98,18 @@ def test_ports_before_datapath_and_chassis_are_resolved_later():
     assert pb.index.local_networks() == {NET_A}
     pb >> changes.DatapathDeleted(DP_A) << {NET_A}
     assert pb.index.local_networks() == frozenset()
+
+
+def test_snapshot_replaces_everything_and_touches_old_and_new():
+    pb = base() >> vif("p1", DP_A) >> meta("m1", DP_A, NET_A)
+    snap = changes.Snapshot(
+        chassis=OWN,
+        ports=((vif("p2", DP_B).uuid, vif("p2", DP_B).port),),
+        datapaths=(datapath(DP_B, NET_B).datapath,),
+        nb_cfg=3,
+        chassis_private_nb_cfg=3,
+        reconnect=True,
+    )
+    pb >> snap << {NET_A, NET_B}
+    assert pb.index.local_networks() == {NET_B}
+    assert pb.index.metadata_port(NET_A) is None
