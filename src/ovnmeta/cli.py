@@ -9,7 +9,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from ovnmeta import __version__, demo
+from ovnmeta import __version__, agent_cli, demo
 from ovnmeta.errors import OvnmetaError
 from ovnmeta.lab import cli as lab_cli
 from ovnmeta.metadata_api import cli as metadata_api_cli
@@ -21,6 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"ovnmeta {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    agent_cli.register(subparsers)
     lab_cli.register(subparsers)
     metadata_api_cli.register(subparsers)
     demo.register(subparsers)

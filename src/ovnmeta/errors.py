@@ -5,7 +5,12 @@
     ├── ConfigError              a configuration option with a wrong value (names the option)
     ├── DependencyError          a program or package the command needs is missing
     ├── LabError                 the lab could not do what was asked (daemon did not start, ...)
-    └── StoreError               the instance store (SQLite) cannot be read or written
+    ├── StoreError               the instance store (SQLite) cannot be read or written
+    ├── SbError                  the southbound or local OVSDB could not be used
+    └── DataplaneError           a host object could not be read or changed
+        ├── NamespaceError       netns, veth, addresses (netlink)
+        ├── OvsError             OVS ports (local OVSDB)
+        └── EdgeError            the edge haproxy (config, start, reload)
 
 Anything else escaping a command is a bug and is shown with its traceback.
 """
@@ -33,3 +38,23 @@ class LabError(OvnmetaError):
 
 class StoreError(OvnmetaError):
     exit_code = 1
+
+
+class SbError(OvnmetaError):
+    exit_code = 1
+
+
+class DataplaneError(OvnmetaError):
+    exit_code = 1
+
+
+class NamespaceError(DataplaneError):
+    pass
+
+
+class OvsError(DataplaneError):
+    pass
+
+
+class EdgeError(DataplaneError):
+    pass

@@ -1,0 +1,70 @@
+"""`ovnmeta agent` and `ovnmeta status`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+
+from ovnmeta import config, logs, status
+
+
+def _config_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config-file",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="ini file (repeatable; later files win)",
+    )
+    parser.add_argument(
+        "--config-dir",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="directory of *.conf files (repeatable)",
+    )
+
+
+def _oslo_argv(args: argparse.Namespace) -> list[str]:
+    argv: list[str] = []
+    for path in args.config_file:
+        argv += ["--config-file", path]
+    for path in args.config_dir:
+        argv += ["--config-dir", path]
+    return argv
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    agent = subparsers.add_parser(
+        "agent", help="the metadata agent (drop-in for neutron-ovn-metadata-agent)"
+    )
+    _config_args(agent)
+    agent.set_defaults(func=run_agent)
+
+    st = subparsers.add_parser("status", help="what this chassis serves")
+    _config_args(st)
+    st.add_argument("--json", action="store_true", help="machine-readable output")
+    st.set_defaults(func=run_status)
+
+
+def run_agent(args: argparse.Namespace) -> int:
+    settings = config.load(_oslo_argv(args))
+    a = settings.agent
+    logs.setup(a.debug, a.log_file, a.log_dir, a.use_syslog)
+    from ovnmeta.agent import Agent  # heavy imports only when the agent really runs
+
+    async def main() -> int:
+        return await Agent(settings).run()
+
+    return asyncio.run(main())
+
+
+def run_status(args: argparse.Namespace) -> int:
+    settings = config.load(_oslo_argv(args))
+    s = status.enrich(status.load(settings.agent.status_file))
+    if args.json:
+        print(json.dumps(s, indent=1, sort_keys=True))
+    else:
+        print(status.render_table(s))
+    return 0 if s["agent_running"] else 1

@@ -1,0 +1,72 @@
+"""Read what is on the host for one network into `reconcile.observed` values (no decisions)."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable, Iterable
+
+from pyroute2.netlink.exceptions import NetlinkError
+
+from ovnmeta import names
+from ovnmeta.dataplane import netns
+from ovnmeta.reconcile.observed import Link, NamespaceState, ObservedNetwork
+
+IFF_UP = 0x1
+# (bridge, port, iface-id) for every OVS port with one of the given names
+PortsOf = Callable[[Iterable[str]], tuple[tuple[str, str, str | None], ...]]
+
+
+def observe(namespace: str, expected_outer: Iterable[str], ports_of: PortsOf) -> ObservedNetwork:
+    try:
+        with netns.ipr(namespace) as ipr:
+            inner = _veths(ipr, with_addresses=True)
+    except FileNotFoundError:
+        state, inner = NamespaceState.ABSENT, ()
+    except netns.Broken:
+        state, inner = NamespaceState.BROKEN, ()
+    except NetlinkError as exc:
+        raise netns.netlink_error(namespace, "cannot list links", exc) from exc
+    else:
+        state = NamespaceState.PRESENT
+    outer_names = {names.outer_of_inner(link.name) for link in inner} | set(expected_outer)
+    with netns.ipr(None) as root:
+        outer = tuple(link for link in _veths(root, False) if link.name in outer_names)
+    tx_off = (
+        netns.tx_checksum_off(namespace, [link.name for link in inner])
+        if state is NamespaceState.PRESENT
+        else frozenset()
+    )
+    return ObservedNetwork(
+        namespace=namespace,
+        state=state,
+        inner_links=inner,
+        outer_links=outer,
+        tx_checksum_off=tx_off,
+        ports=ports_of(outer_names),
+    )
+
+
+def _veths(ipr, with_addresses: bool) -> tuple[Link, ...]:
+    links = []
+    addresses: dict[int, set[str]] = {}
+    if with_addresses:
+        for msg in ipr.get_addr():
+            ip = ipaddress.ip_address(msg.get("IFA_ADDRESS"))
+            addresses.setdefault(msg["index"], set()).add(f"{ip}/{msg['prefixlen']}")
+    for msg in ipr.get_links():
+        info = msg.get("IFLA_LINKINFO")
+        if info is None or info.get("IFLA_INFO_KIND") != "veth":
+            continue
+        name = msg.get("IFLA_IFNAME")
+        if not name.startswith(names.VETH_PREFIX):
+            continue
+        links.append(
+            Link(
+                name=name,
+                mac=(msg.get("IFLA_ADDRESS") or "").lower(),
+                mtu=msg.get("IFLA_MTU") or 0,
+                up=bool(msg["flags"] & IFF_UP),
+                addresses=frozenset(addresses.get(msg["index"], ())),
+            )
+        )
+    return tuple(sorted(links, key=lambda link: link.name))

@@ -1,0 +1,39 @@
+"""Logging set-up from the upstream options (debug, log_file, log_dir, use_syslog)."""
+
+from __future__ import annotations
+
+import logging
+import logging.handlers
+import os
+
+FORMAT = "%(asctime)s %(process)d %(levelname)s %(name)s %(message)s"
+
+
+def setup(
+    debug: bool,
+    log_file: str | None,
+    log_dir: str | None,
+    use_syslog: bool,
+    default_name: str = "ovnmeta-agent.log",
+) -> None:
+    handler: logging.Handler
+    if use_syslog:
+        handler = logging.handlers.SysLogHandler(address="/dev/log")
+        handler.setFormatter(logging.Formatter("ovnmeta: %(levelname)s %(name)s %(message)s"))
+    elif log_file or log_dir:
+        path = log_file or default_name
+        if log_dir and not os.path.isabs(path):
+            path = os.path.join(log_dir, path)
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        handler = logging.handlers.WatchedFileHandler(path)
+        handler.setFormatter(logging.Formatter(FORMAT))
+    else:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter(FORMAT))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.DEBUG if debug else logging.INFO)
+    # The OVSDB library is chatty at DEBUG and says nothing an operator needs at INFO.
+    logging.getLogger("ovsdbapp").setLevel(logging.INFO if debug else logging.WARNING)
+    logging.getLogger("pyroute2").setLevel(logging.WARNING)
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)

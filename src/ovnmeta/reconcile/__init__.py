@@ -1,0 +1,1 @@
+"""Pure planning: plan(desired spec, observed host state) -> typed actions."""
