@@ -152,7 +152,7 @@ class Lab:
             ),
             (
                 "metadata",
-                "step 4/4: metadata API on controllers",
+                "step 4/4: metadata API on controllers, metadata agent on computes",
                 lambda: self._start_metadata_services(topo, pool),
             ),
         ]
@@ -187,7 +187,11 @@ class Lab:
     def _start_metadata_services(self, topo: Topology, pool: ThreadPoolExecutor) -> None:
         for ctl in topo.controllers:
             services.start_metadata_api(self.dir, ctl)
+        for cmp in topo.computes:
+            services.start_agent(self.dir, topo, cmp)
         list(pool.map(lambda c: services.wait_metadata_api(self.dir, c), topo.controllers))
+        nb = logical.Northbound(self.dir, topo)
+        list(pool.map(lambda c: services.wait_agent_registered(self.dir, nb, c), topo.computes))
 
     def _start_compute(self, topo: Topology, cmp: compute.Compute) -> None:
         compute.start_ovs(self.dir, topo, cmp)

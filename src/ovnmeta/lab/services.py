@@ -173,5 +173,22 @@ def start_agent(lab_dir: Path, topo: Topology, cmp: Compute, extra: Sequence[str
     )
 
 
+def wait_agent_registered(lab_dir: Path, nb, cmp: Compute, timeout: float = 30) -> None:
+    """The agent is up when it has registered in its Chassis_Private row (as neutron-server
+    sees it) and answers on its UNIX socket."""
+    socket = agent_dir(lab_dir, cmp) / "metadata_proxy"
+
+    def registered() -> bool:
+        if agent_pid(lab_dir, cmp) is None:
+            log = lab_dir / cmp.name / "log" / "ovnmeta-agent.stderr"
+            lines = log.read_text(errors="replace").strip().splitlines() or ["no output"]
+            raise LabError(f"the metadata agent on {cmp.name} exited: {lines[-1]}")
+        ids = nb.sbctl("--bare", "--columns=external_ids", "find", "Chassis_Private",
+                       f"name={cmp.chassis}")
+        return "neutron:ovn-metadata-id" in ids and socket.exists()
+
+    wait_until(f"the metadata agent on {cmp.name} to register", registered, timeout)
+
+
 def agent_pid(lab_dir: Path, cmp: Compute) -> int | None:
     return owned_pid(agent_pidfile(lab_dir, cmp), str(lab_dir))
