@@ -10,6 +10,7 @@ import sys
 from collections.abc import Sequence
 
 from ovnmeta import __version__
+from ovnmeta.deploy import cli as deploy_cli
 from ovnmeta.errors import OvnmetaError
 from ovnmeta.lab import cli as lab_cli
 
@@ -21,6 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"ovnmeta {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     lab_cli.register(subparsers)
+    deploy_cli.register(subparsers)
     return parser
 
 
