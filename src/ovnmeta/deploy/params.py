@@ -361,7 +361,7 @@ def _agent(
     if insecure:
         warnings.append(f"{sec.name('metadata_insecure')}: the Nova certificate is not verified")
 
-    ovsdb = config.parse_remotes(
+    ovsdb = _parse_remotes(
         sec.name("ovsdb_connection"), sec.str_("ovsdb_connection") or DEFAULT_OVSDB_CONNECTION
     )
     if len(ovsdb) != 1:
@@ -408,7 +408,7 @@ def _sb_remotes(sec: _Section, use_ssl: bool) -> tuple[OvsdbRemote, ...]:
     if conn:
         if port is not None:
             raise ConfigError(f"{sec.name('ovn_sb_port')}: only used with {ips_name}")
-        return config.parse_remotes(conn_name, ",".join(conn))
+        return _parse_remotes(conn_name, ",".join(conn))
     if not ips:
         raise ConfigError(f"{conn_name}: required (or {ips_name})")
     scheme = "ssl" if use_ssl else "tcp"
@@ -417,7 +417,22 @@ def _sb_remotes(sec: _Section, use_ssl: bool) -> tuple[OvsdbRemote, ...]:
         host = config.check_host(ips_name, ip)
         literal = f"[{host}]" if ":" in host else host
         out.append(f"{scheme}:{literal}:{port or DEFAULT_SB_PORT}")
-    return config.parse_remotes(ips_name, ",".join(out))
+    return _parse_remotes(ips_name, ",".join(out))
+
+
+def _parse_remotes(name: str, value: str) -> tuple[OvsdbRemote, ...]:
+    """config.parse_remotes, plus a check of each host: it lets `tcp://host:6642` through."""
+    remotes = config.parse_remotes(name, value)
+    for r in remotes:
+        if r.scheme != "unix":
+            host = r.target.rsplit(":", 1)[0]
+            try:
+                config.check_host(name, host)
+            except ConfigError:
+                raise ConfigError(
+                    f"{name}: {str(r)!r} is not a tcp:HOST:PORT, ssl:HOST:PORT or unix:PATH remote"
+                ) from None
+    return remotes
 
 
 def _rate_limits(sec: _Section, warnings: list[str]) -> RateLimits:
