@@ -1,0 +1,86 @@
+"""deploy/systemd and deploy/container: the properties the data plane depends on."""
+
+import pathlib
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[3]
+SYSTEMD = ROOT / "deploy" / "systemd"
+CONTAINER = ROOT / "deploy" / "container"
+UNITS = sorted(SYSTEMD.glob("*.service"))
+INSTALLED = "/opt/ovnmeta/bin/ovnmeta"
+
+
+def directives(path):
+    """{key: [values]} over all sections; comments and blank lines skipped."""
+    out = {}
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if not line or line.startswith(("#", ";", "[")):
+            continue
+        key, _, value = line.partition("=")
+        out.setdefault(key.strip(), []).append(value.strip())
+    return out
+
+
+def test_units_exist():
+    assert [u.name for u in UNITS] == ["ovnmeta-agent.service", "ovnmeta-metadata-api.service"]
+
+
+@pytest.mark.skipif(not shutil.which("systemd-analyze"), reason="systemd-analyze not installed")
+def test_units_pass_systemd_analyze_verify(tmp_path):
+    # verify checks that ExecStart= exists: point it at this checkout's ovnmeta.
+    ovnmeta = pathlib.Path(sys.executable).with_name("ovnmeta")
+    for unit in UNITS:
+        (tmp_path / unit.name).write_text(unit.read_text().replace(INSTALLED, str(ovnmeta)))
+    result = subprocess.run(
+        ["systemd-analyze", "verify", *(str(tmp_path / u.name) for u in UNITS)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+
+
+def test_agent_unit_keeps_the_edge_and_is_not_stopped_by_ovn_controller():
+    d = directives(SYSTEMD / "ovnmeta-agent.service")
+    assert d["KillMode"] == ["process"]
+    assert d["Restart"] == ["always"]
+    after = " ".join(d["After"]).split()
+    wants = " ".join(d["Wants"]).split()
+    for unit in ("ovn-controller.service", "openvswitch-switch.service"):
+        assert unit in after and unit in wants
+    for binding in ("Requires", "BindsTo", "PartOf", "Requisite"):
+        assert binding not in d
+
+
+@pytest.mark.parametrize(
+    "option",
+    ["ProtectSystem", "ProtectHome", "PrivateTmp", "PrivateDevices", "PrivateMounts",
+     "PrivateNetwork", "ReadOnlyPaths", "ProtectKernelTunables", "ProtectControlGroups"],
+)
+def test_agent_unit_has_no_private_mount_namespace(option):
+    # Namespaces bind-mounted under /run/netns must be visible on the host and outlive the agent.
+    assert option not in directives(SYSTEMD / "ovnmeta-agent.service")
+
+
+def test_agent_unit_allows_network_namespaces():
+    d = directives(SYSTEMD / "ovnmeta-agent.service")
+    assert d["RestrictNamespaces"] == ["net"]
+    caps = d["CapabilityBoundingSet"][0].split()
+    assert {"CAP_NET_ADMIN", "CAP_SYS_ADMIN", "CAP_NET_BIND_SERVICE"} <= set(caps)
+
+
+def test_quadlet_and_run_line_agree_on_the_mounts():
+    quadlet = directives(CONTAINER / "ovnmeta-agent.container")
+    run = (CONTAINER / "podman-run-agent.sh").read_text()
+    for volume in quadlet["Volume"]:
+        assert f"--volume {volume}" in run, volume
+    assert quadlet["Network"] == ["host"]
+    assert "--pid=host" in quadlet["PodmanArgs"][0] and "--pid=host" in run
+    assert "--cgroupns=host" in quadlet["PodmanArgs"][0] and "--cgroupns=host" in run
+    assert "/run/netns:/run/netns:shared" in quadlet["Volume"]
