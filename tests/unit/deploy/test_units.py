@@ -1,6 +1,7 @@
 """deploy/systemd and deploy/container: the properties the data plane depends on."""
 
 import pathlib
+import re
 import shutil
 import subprocess
 import sys
@@ -77,7 +78,9 @@ def test_agent_unit_allows_network_namespaces():
 
 def test_quadlet_and_run_line_agree_on_the_mounts():
     quadlet = directives(CONTAINER / "ovnmeta-agent.container")
-    run = (CONTAINER / "podman-run-agent.sh").read_text()
+    # The run line takes the host side of some mounts from the environment: use the defaults.
+    text = (CONTAINER / "podman-run-agent.sh").read_text()
+    run = re.sub(r"\$\{[A-Z_]+:-([^}]*)\}", r"\1", text).replace('"', "")
     for volume in quadlet["Volume"]:
         assert f"--volume {volume}" in run, volume
     assert quadlet["Network"] == ["host"]
