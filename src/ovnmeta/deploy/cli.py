@@ -53,8 +53,12 @@ def run_render(args: argparse.Namespace) -> int:
         for f in files:
             print(os.path.join(args.out, f.name))
     else:
-        for f in files:
-            sys.stdout.write(f"# ==> {f.name} <==\n{f.text}")
+        try:
+            for f in files:
+                sys.stdout.write(f"# ==> {f.name} <==\n{f.text}")
+            sys.stdout.flush()
+        except BrokenPipeError:  # `| head`: not an error worth a traceback
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0
 
 
