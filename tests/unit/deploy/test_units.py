@@ -61,8 +61,17 @@ def test_agent_unit_keeps_the_edge_and_is_not_stopped_by_ovn_controller():
 
 @pytest.mark.parametrize(
     "option",
-    ["ProtectSystem", "ProtectHome", "PrivateTmp", "PrivateDevices", "PrivateMounts",
-     "PrivateNetwork", "ReadOnlyPaths", "ProtectKernelTunables", "ProtectControlGroups"],
+    [
+        "ProtectSystem",
+        "ProtectHome",
+        "PrivateTmp",
+        "PrivateDevices",
+        "PrivateMounts",
+        "PrivateNetwork",
+        "ReadOnlyPaths",
+        "ProtectKernelTunables",
+        "ProtectControlGroups",
+    ],
 )
 def test_agent_unit_has_no_private_mount_namespace(option):
     # Namespaces bind-mounted under /run/netns must be visible on the host and outlive the agent.
@@ -87,3 +96,26 @@ def test_quadlet_and_run_line_agree_on_the_mounts():
     assert "--pid=host" in quadlet["PodmanArgs"][0] and "--pid=host" in run
     assert "--cgroupns=host" in quadlet["PodmanArgs"][0] and "--cgroupns=host" in run
     assert "/run/netns:/run/netns:shared" in quadlet["Volume"]
+
+
+@pytest.mark.skipif(not shutil.which("shellcheck"), reason="shellcheck not installed")
+def test_shell_scripts_pass_shellcheck():
+    scripts = sorted(str(p) for p in (ROOT / "deploy").rglob("*.sh"))
+    result = subprocess.run(["shellcheck", *scripts], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout
+
+
+def test_containerfile_runs_the_legacy_name_and_the_healthcheck():
+    text = (CONTAINER / "Containerfile").read_text()
+    assert 'CMD ["neutron-ovn-metadata-agent"]' in text
+    assert 'CMD ["ovnmeta", "healthcheck"]' in text
+    assert "COPY deploy/container/edge-detach.sh /usr/local/bin/haproxy" in text
+    quadlet = directives(CONTAINER / "ovnmeta-agent.container")
+    assert quadlet["HealthCmd"] == ["ovnmeta healthcheck"]
+    assert quadlet["Exec"] == ["neutron-ovn-metadata-agent"]
+
+
+def test_edge_detach_execs_the_real_haproxy():
+    script = CONTAINER / "edge-detach.sh"
+    assert script.stat().st_mode & 0o111
+    assert script.read_text().rstrip().endswith('exec /usr/sbin/haproxy "$@"')
