@@ -98,6 +98,28 @@ def test_quadlet_and_run_line_agree_on_the_mounts():
     assert "/run/netns:/run/netns:shared" in quadlet["Volume"]
 
 
+@pytest.mark.skipif(not shutil.which("systemd-analyze"), reason="systemd-analyze not installed")
+@pytest.mark.skipif(not pathlib.Path("/usr/bin/podman").exists(), reason="podman not installed")
+def test_container_unit_passes_systemd_analyze_verify():
+    unit = CONTAINER / "ovnmeta-agent-container.service"
+    result = subprocess.run(
+        ["systemd-analyze", "verify", str(unit)], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_container_unit_runs_the_same_container_as_the_quadlet():
+    quadlet = directives(CONTAINER / "ovnmeta-agent.container")
+    text = (CONTAINER / "ovnmeta-agent-container.service").read_text()
+    volumes = re.findall(r"--volume (\S+)", text)
+    assert volumes == quadlet["Volume"]
+    for flag in ("--network=host", "--pid=host", "--cgroupns=host", "--privileged"):
+        assert flag in text
+    d = directives(CONTAINER / "ovnmeta-agent-container.service")
+    assert "ovn-controller.service" in d["After"][0] and "ovn-controller.service" in d["Wants"][0]
+    assert "Requires" not in d and "BindsTo" not in d
+
+
 @pytest.mark.skipif(not shutil.which("shellcheck"), reason="shellcheck not installed")
 def test_shell_scripts_pass_shellcheck():
     scripts = sorted(str(p) for p in (ROOT / "deploy").rglob("*.sh"))
