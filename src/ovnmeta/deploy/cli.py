@@ -1,4 +1,4 @@
-"""`ovnmeta config render --role compute|controller --params FILE [--out DIR]`.
+"""`ovnmeta config render --role compute|controller --params FILE [--out DIR] [--conf-d]`.
 
 Reads the parameters (YAML, or JSON for a `.json` file), validates them (`params.parse`),
 checks that every file they name exists, renders (`render.render`), loads the rendered agent ini
@@ -36,6 +36,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     r.add_argument("--params", required=True, metavar="FILE", help="YAML (or .json) parameters")
     r.add_argument("--out", metavar="DIR", help="directory to write to (default: stdout)")
     r.add_argument(
+        "--conf-d",
+        action="store_true",
+        help="name the files for a --config-dir such as /etc/neutron.conf.d "
+        "(01-neutron-ovn-metadata-agent.conf, ...): oslo.config reads only *.conf there",
+    )
+    r.add_argument(
         "--skip-file-checks",
         action="store_true",
         help="do not require the TLS and other files named by the parameters to exist here "
@@ -46,6 +52,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_render(args: argparse.Namespace) -> int:
     files, warnings = render_files(args.params, args.role, check_files=not args.skip_file_checks)
+    if args.conf_d:
+        files = render.for_conf_d(files)
     for warning in warnings:
         print(f"ovnmeta: warning: {warning}", file=sys.stderr)
     if args.out:

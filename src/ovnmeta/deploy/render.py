@@ -35,6 +35,13 @@ METADATA_API_OPTIONS = {
     "vendordata_jsonfile_path": "vendordata_jsonfile_path",
 }
 
+# `--conf-d`: oslo.config's --config-dir reads only `*.conf`, in name order (EDPM's layout).
+CONF_D_NAMES = {
+    AGENT_INI: "01-neutron-ovn-metadata-agent.conf",
+    METADATA_API_INI: "01-ovnmeta-metadata-api.conf",
+    ML2_INI: "50-ml2-ovn-metadata.conf",
+}
+
 SECRET_MODE = 0o640
 PLAIN_MODE = 0o644
 
@@ -79,6 +86,11 @@ def render(deployment: Deployment, role: str) -> tuple[RenderedFile, ...]:
             )
         )
     return tuple(files)
+
+
+def for_conf_d(files: tuple[RenderedFile, ...]) -> tuple[RenderedFile, ...]:
+    """The same files under the names a `--config-dir` (such as /etc/neutron.conf.d) reads."""
+    return tuple(RenderedFile(CONF_D_NAMES[f.name], f.text, f.mode) for f in files)
 
 
 def agent_sections(a: AgentParams) -> tuple[Section, ...]:

@@ -126,3 +126,16 @@ def test_warnings_go_to_stderr(tmp_path, capsys):
     )
     assert run("--role", "compute", "--params", write(tmp_path, text)) == 0
     assert "ovnmeta: warning: agent.rate_limiting.base_query_rate_limit" in capsys.readouterr().err
+
+
+def test_conf_d_names_for_a_config_dir(tmp_path):
+    out = tmp_path / "neutron.conf.d"
+    path = write(tmp_path, PARAMS)
+    assert run("--role", "compute", "--params", path, "--out", str(out), "--conf-d") == 0
+    assert os.listdir(out) == ["01-neutron-ovn-metadata-agent.conf"]
+    assert run("--role", "controller", "--params", path, "--out", str(out), "--conf-d") == 0
+    assert sorted(os.listdir(out)) == [
+        "01-neutron-ovn-metadata-agent.conf",
+        "01-ovnmeta-metadata-api.conf",
+        "50-ml2-ovn-metadata.conf",
+    ]
