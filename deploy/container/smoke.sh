@@ -54,7 +54,23 @@ in_ctr() { local name=$1; shift; podman exec "$name" "$@"; }
 
 log "1. image $IMAGE"
 podman image ls --format '{{.Repository}}:{{.Tag}} {{.Size}}' "$IMAGE"
+cat >"$work/params.yaml" <<EOF
+shared_secret: $(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')
+agent:
+  controller_ips: [192.0.2.11, 192.0.2.12, 192.0.2.13]
+  metadata_host: 192.0.2.10
+EOF
+podman run --rm --volume "$work:/w:z" "$IMAGE" ovnmeta config render --role compute \
+    --params /w/params.yaml --out /w/conf --conf-d
 run "$tag-a"
+# The agent's own config loader, with no arguments, reads the mounted /etc/neutron.conf.d.
+in_ctr "$tag-a" /opt/ovnmeta/bin/python -c "
+from ovnmeta import config
+s = config.load([])
+assert s.sb.connection_string == 'tcp:192.0.2.11:6642,tcp:192.0.2.12:6642,tcp:192.0.2.13:6642'
+assert str(s.ovs.ovsdb_connection) == 'unix:/run/openvswitch/db.sock'
+print('   ok: rendered conf.d loads in the container:', s.sb.connection_string)
+"
 in_ctr "$tag-a" ovnmeta --version
 in_ctr "$tag-a" sh -c 'haproxy -vv | grep -q "Built with network namespace support"' \
     || fail "haproxy without namespace support"
