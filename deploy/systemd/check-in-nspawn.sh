@@ -62,6 +62,7 @@ done
 mkdir -p "$root/etc/neutron" "$root/etc/ovnmeta"
 echo "[DEFAULT]" >"$root/etc/neutron/neutron_ovn_metadata_agent.ini"
 echo "[metadata_api]" >"$root/etc/ovnmeta/ovnmeta_metadata_api.ini"
+chmod 640 "$root/etc/ovnmeta/ovnmeta_metadata_api.ini"
 cat >"$root/opt/ovnmeta/bin/ovnmeta" <<'EOF'
 #!/opt/ovnmeta/bin/python
 """Stand-in for `ovnmeta agent` / `ovnmeta metadata-api`: the same privileged work."""
@@ -70,6 +71,7 @@ print("stub argv", sys.argv[1:], "uid", os.getuid(), flush=True)
 signal.signal(signal.SIGTERM, lambda *a: sys.exit(0))
 if sys.argv[1] == "metadata-api":
     assert sys.argv[2:] == ["--config-file", "/etc/ovnmeta/ovnmeta_metadata_api.ini"], sys.argv
+    open(sys.argv[3]).read()  # 0640 root:ovnmeta, as README.md says to install it
     open("/var/lib/ovnmeta/instances.sqlite3", "a").close()
     http.server.HTTPServer(("127.0.0.1", 8775), http.server.SimpleHTTPRequestHandler).serve_forever()
 assert sys.argv[1:] == ["agent", "--config-file", "/etc/neutron/neutron_ovn_metadata_agent.ini"]
@@ -131,6 +133,7 @@ for _ in $(seq 60); do
 done
 [ -n "$leader" ] || fail "container did not boot: $(tail -5 "$work/console.log")"
 inside systemd-sysusers >/dev/null
+inside chgrp ovnmeta /etc/ovnmeta/ovnmeta_metadata_api.ini
 
 log "1. start: hardening allows netns, netlink, port 80 in a namespace; Wants= pulls in OVS/OVN"
 inside systemctl start ovnmeta-agent

@@ -139,3 +139,10 @@ def test_conf_d_names_for_a_config_dir(tmp_path):
         "01-ovnmeta-metadata-api.conf",
         "50-ml2-ovn-metadata.conf",
     ]
+
+
+@pytest.mark.parametrize("role", ["compute", "controller"])
+def test_example_params_render(role, capsys):
+    example = os.path.join(os.path.dirname(__file__), "../../../deploy/params.example.yaml")
+    assert run("--role", role, "--params", example, "--skip-file-checks") == 0
+    assert capsys.readouterr().err == ""
