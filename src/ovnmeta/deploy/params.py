@@ -258,8 +258,11 @@ def parse(data: Any, role: str) -> Deployment:
     api_sec = top.section("metadata_api")
     top.done()
 
-    warnings: list[str] = []
-    agent = _agent(agent_sec, secret, debug, warnings) if agent_sec else None
+    warnings: list[str] = []  # only about what this role renders
+    agent_warnings: list[str] = []
+    agent = _agent(agent_sec, secret, debug, agent_warnings) if agent_sec else None
+    if role == "compute":
+        warnings += agent_warnings
     api = _metadata_api(api_sec, secret, debug) if api_sec else None
 
     if agent and api and agent.shared_secret != api.shared_secret:

@@ -322,3 +322,8 @@ def test_files_to_check_lists_role_files():
         with_(agent__metadata_protocol="https", agent__auth_ca_cert="/etc/ca.pem"), "compute"
     )
     assert params.files_to_check(d) == (("agent.auth_ca_cert", "/etc/ca.pem"),)
+
+
+def test_agent_warnings_only_when_rendering_the_agent():
+    data = with_(agent__rate_limiting={"rate_limit_enabled": True})
+    assert params.parse(data, "controller").warnings == ()
