@@ -10,6 +10,7 @@ import sys
 from collections.abc import Sequence
 
 from ovnmeta import __version__, agent_cli, demo
+from ovnmeta.deploy import cli as deploy_cli
 from ovnmeta.errors import OvnmetaError
 from ovnmeta.lab import cli as lab_cli
 from ovnmeta.metadata_api import cli as metadata_api_cli
@@ -24,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     agent_cli.register(subparsers)
     lab_cli.register(subparsers)
     metadata_api_cli.register(subparsers)
+    deploy_cli.register(subparsers)
     demo.register(subparsers)
     return parser
 
@@ -37,3 +39,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
+
+
+def neutron_ovn_metadata_agent() -> int:
+    """`neutron-ovn-metadata-agent [ARGS]` = `ovnmeta agent [ARGS]` (deployment.md section 6)."""
+    return main(["agent", *sys.argv[1:]])
