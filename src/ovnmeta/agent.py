@@ -202,10 +202,10 @@ class Agent:
                 )
                 self._loaded.set()
                 await self.full_sync()
+                # At start the sb-cfg is Chassis_Private.nb_cfg, so a new agent shows up
+                # alive at once; SB_Global.nb_cfg is written on its next update.
                 if change.chassis_private_nb_cfg is not None:
                     await self._register(change.chassis_private_nb_cfg)
-                if change.nb_cfg is not None and self.registered:
-                    self._heartbeat(change.nb_cfg)
             case changes.Disconnected():
                 self.sb_state = "disconnected"
                 self.metrics.sb_connected.set(0)

@@ -1,0 +1,208 @@
+"""The agent against real OVS, a real SB ovsdb-server and a real haproxy, in a private host.
+
+Rows are written into the SB as ovn-controller and northd would; guests are namespaces on the
+netdev br-int. Needs root; run with `pytest -m lab`.
+"""
+
+import json
+import signal
+import subprocess
+import threading
+import time
+import uuid
+
+import pytest
+
+from ovnmeta.signing import sign_instance_id
+from tests.integration.harness import wait_for
+
+pytestmark = pytest.mark.lab
+
+META_MAC = "fa:16:3e:00:00:02"
+VM_MAC = "fa:16:3e:00:00:11"
+PROJECT = "0123456789abcdef0123456789abcdef"
+
+
+def ip_json(*argv):
+    return json.loads(
+        subprocess.run(["ip", "-j", *argv], capture_output=True, text=True, check=True).stdout
+        or "[]"
+    )
+
+
+def namespaces():
+    out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    return {line.split()[0] for line in out.splitlines() if line.strip()}
+
+
+def network(node, key=1):
+    """A Neutron network with its metadata port, and a VM port bound to this chassis."""
+    net = str(uuid.uuid4())
+    dp = node.sb.datapath(net, key)
+    node.sb.metadata_port(dp, net, 1, META_MAC, "10.0.0.2/24")
+    instance = str(uuid.uuid4())
+    vif = node.sb.vif(dp, 2, VM_MAC, "10.0.0.11", instance, PROJECT)
+    return net, dp, vif, instance
+
+
+def start(node):
+    ch = node.sb.chassis(node.chassis)
+    node.sb.chassis_private(node.chassis, ch, nb_cfg=3)
+    node.agent.start()
+    return ch
+
+
+def served(node, ns):
+    return node.curl(ns)[0] == "200"
+
+
+def test_network_lifecycle_headers_and_registration(node):
+    ch = start(node)
+    net, _dp, vif, instance = network(node)
+    meta_ns = f"ovnmeta-{net}"
+    try:
+        node.sb.bind(vif, ch)
+        wait_for(lambda: meta_ns in namespaces(), what="namespace")
+        vm = node.plug_vm("vm1", VM_MAC, "10.0.0.11/24", "10.0.0.2")
+        wait_for(lambda: served(node, vm), what="first 200 from the guest")
+
+        # Namespace contents (agent-contract.md section 5)
+        inner = f"tap{net[:10]}1"
+        link = ip_json("-n", meta_ns, "addr", "show", inner)[0]
+        assert link["address"] == META_MAC and link["mtu"] == 1442
+        addrs = {f"{a['local']}/{a['prefixlen']}" for a in link["addr_info"]}
+        assert {"169.254.169.254/32", "10.0.0.2/24"} <= addrs
+        outer = ip_json("link", "show", f"tap{net[:10]}0")[0]
+        assert outer["mtu"] == 1442
+        iface_id = node.daemons.vsctl(
+            "get", "Interface", f"tap{net[:10]}0", "external_ids:iface-id"
+        )
+        assert iface_id.strip('"') == f"mp-{net}"
+        features = subprocess.run(
+            ["ip", "netns", "exec", meta_ns, "ethtool", "-k", inner], capture_output=True, text=True
+        ).stdout
+        assert "tx-checksumming: off" in features
+
+        # Header contract; forged headers change nothing
+        node.nova.seen.clear()
+        code, body = node.curl(
+            vm,
+            "/openstack/latest/meta_data.json",
+            "-H",
+            "X-OVN-Network-ID: forged",
+            "-H",
+            "X-Instance-ID: evil",
+            "-H",
+            "X-Forwarded-For: 10.0.0.99",
+        )
+        assert code == "200" and json.loads(body) == {"uuid": instance}
+        _, path, headers, _ = node.nova.seen[-1]
+        assert path == "/openstack/latest/meta_data.json"
+        assert headers["X-Instance-ID"] == instance
+        assert headers["X-Tenant-ID"] == PROJECT
+        assert headers["X-Forwarded-For"] == "10.0.0.11"
+        assert headers["X-Instance-ID-Signature"] == sign_instance_id("s3cr3t", instance)
+
+        # Password POST passes through
+        code, _ = node.curl(
+            vm, "/openstack/2013-04-04/password", "-X", "POST", "--data-binary", "x" * 1020
+        )
+        assert code == "200" and node.nova.seen[-1][3] == b"x" * 1020
+
+        # Registration and heartbeat (write only on change)
+        ids = wait_for(
+            lambda: (
+                node.sb.private_ids(node.chassis).get("neutron:ovn-metadata-id")
+                and node.sb.private_ids(node.chassis)
+            ),
+            what="registration",
+        )
+        assert ids["neutron:ovn-bridge"] == "br-int"
+        assert ids["neutron:ovn-metadata-sb-cfg"] == "3"
+        node.daemons.sbctl("set", "SB_Global", ".", "nb_cfg=4")
+        wait_for(
+            lambda: node.sb.private_ids(node.chassis).get("neutron:ovn-metadata-sb-cfg") == "4",
+            timeout=15,
+            what="heartbeat",
+        )
+
+        # Unknown source address: 404
+        node.daemons.sbctl("clear", "Port_Binding", vif, "mac")
+        wait_for(lambda: node.curl(vm)[0] == "404", what="404 after the port lost its IP")
+        node.daemons.sbctl("set", "Port_Binding", vif, f'mac="{VM_MAC} 10.0.0.11"')
+        wait_for(lambda: served(node, vm), what="served again")
+
+        # Backend down -> 503, then recovery
+        port = node.nova.port
+        node.nova.stop()
+        assert node.curl(vm)[0] == "503"
+        node.nova.start(port)
+        assert served(node, vm)
+
+        # Last local instance gone -> torn down, without a restart
+        node.sb.bind(vif, None)
+        wait_for(lambda: meta_ns not in namespaces(), what="teardown")
+        assert not ip_json("link", "show", "type", "veth") or all(
+            not link["ifname"].startswith(f"tap{net[:10]}") for link in ip_json("link")
+        )
+        assert f"tap{net[:10]}0" not in node.daemons.vsctl("list-ports", "br-int")
+    except BaseException:
+        print(node.agent.logs())
+        raise
+
+
+def test_restart_and_kill_adopt_without_failed_requests(node):
+    ch = start(node)
+    net, _dp, vif, _ = network(node)
+    meta_ns = f"ovnmeta-{net}"
+    try:
+        node.sb.bind(vif, ch)
+        wait_for(lambda: meta_ns in namespaces(), what="namespace")
+        vm = node.plug_vm("vm1", VM_MAC, "10.0.0.11/24", "10.0.0.2")
+        wait_for(lambda: served(node, vm), what="served")
+        ifindex = ip_json("link", "show", f"tap{net[:10]}0")[0]["ifindex"]
+
+        results: list[str] = []
+        stop = threading.Event()
+
+        def poll():
+            while not stop.is_set():
+                results.append(node.curl(vm, timeout=20)[0])
+
+        poller = threading.Thread(target=poll)
+        poller.start()
+        try:
+            for sig in (signal.SIGTERM, signal.SIGKILL):
+                time.sleep(0.5)
+                node.agent.stop(sig)
+                time.sleep(0.5)  # requests arrive while no agent runs
+                node.agent.start()
+                wait_for(lambda: "agent ready" in node.agent.log.read_text(), what="ready")
+                time.sleep(0.5)
+        finally:
+            stop.set()
+            poller.join()
+        assert results and set(results) == {"200"}, results
+        assert ip_json("link", "show", f"tap{net[:10]}0")[0]["ifindex"] == ifindex
+    except BaseException:
+        print(node.agent.logs())
+        raise
+
+
+def test_stale_and_broken_namespaces_removed_at_start(node):
+    stale = f"ovnmeta-{uuid.uuid4()}"
+    subprocess.run(["ip", "netns", "add", stale], check=True)
+    open(f"/run/netns/ovnmeta-{uuid.uuid4()}", "w").close()  # nothing mounted: errno 22
+    start(node)
+    try:
+        wait_for(
+            lambda: not {n for n in namespaces() if n.startswith("ovnmeta-")},
+            what="stale namespaces removed",
+        )
+        import os
+
+        assert not [n for n in os.listdir("/run/netns") if n.startswith("ovnmeta-")]
+        assert node.agent.proc.poll() is None  # no crash
+    except BaseException:
+        print(node.agent.logs())
+        raise
