@@ -19,15 +19,17 @@ import logging
 import os
 import random
 import signal
+import socket
 import time
 
 from ovnmeta import names
 from ovnmeta.config import Settings
 from ovnmeta.dataplane import apply, haproxy, netns, observe, ovs
 from ovnmeta.dataplane.haproxy_conf import Frontend
-from ovnmeta.errors import OvnmetaError, OvsError
+from ovnmeta.errors import EdgeError, OvnmetaError, OvsError
 from ovnmeta.metrics import Metrics
 from ovnmeta.model import NetworkId, NetworkSpec
+from ovnmeta.proxy import holder
 from ovnmeta.proxy.server import ProxyServer
 from ovnmeta.reconcile import plan, retry
 from ovnmeta.sb import changes, client, desired, registration
@@ -67,7 +69,7 @@ class Agent:
         self._tasks: list[asyncio.Task[None]] = []
         self._signals = 0
         self.scheduler = Scheduler(self._reconcile, settings.agent.provision_concurrency)
-        self.proxy = ProxyServer(settings.proxy, self.index, self.metrics.observe_request)
+        self.proxy: ProxyServer | None = None
 
     # -- life cycle ----------------------------------------------------------------------
 
@@ -108,13 +110,33 @@ class Agent:
         await self._wait_or_stop(self._loaded)
         if self._stop.is_set():
             return
+        listener = await asyncio.to_thread(self._listener)
+        self.proxy = ProxyServer(
+            self.settings.proxy, self.index, self.metrics.observe_request, listener
+        )
         await self.proxy.start()
         self._tasks.append(asyncio.create_task(self._supervise(), name="supervise"))
         self._tasks.append(asyncio.create_task(self._write_status(), name="status"))
 
+    def _listener(self) -> socket.socket:
+        """The listening socket, kept open across agent restarts by proxy.holder."""
+        base = os.path.join(self.settings.agent.state_path, "ovnmeta")
+        p = self.settings.proxy
+        try:
+            return holder.ensure(
+                p.metadata_proxy_socket,
+                os.path.join(base, "listener.ctl"),
+                p.metadata_backlog,
+                p.metadata_proxy_socket_mode,
+                os.path.join(base, "listener.pid"),
+            )
+        except OSError as exc:
+            raise EdgeError(f"{p.metadata_proxy_socket}: cannot get a listener: {exc}") from exc
+
     async def _shutdown(self) -> None:
         logger.info("stopping: draining workers; namespaces and the edge stay up")
-        await self.proxy.stop()
+        if self.proxy is not None:
+            await self.proxy.stop()
         await self.scheduler.stop(DRAIN_TIMEOUT_S)
         for task in self._tasks:
             task.cancel()

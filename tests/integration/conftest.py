@@ -52,6 +52,7 @@ def node():
         if agent is not None:
             agent.stop()
         harness.kill_pidfile(root / "state" / "ovnmeta" / "edge" / "haproxy.pid", str(root))
+        harness.kill_pidfile(root / "state" / "ovnmeta" / "listener.pid", str(root))
         nova.stop()
         daemons.stop()
         for name in os.listdir("/run/netns"):

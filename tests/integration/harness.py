@@ -331,11 +331,12 @@ class AgentProcess:
         self.log = root / "log" / "agent.log"
 
     def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "ovnmeta", "agent", "--config-file", str(self.ini)],
-            stdout=open(self.root / "log" / "agent.stdout", "ab"),
-            stderr=subprocess.STDOUT,
-        )
+        with open(self.root / "log" / "agent.stdout", "ab") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "ovnmeta", "agent", "--config-file", str(self.ini)],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 15) -> int | None:
         if self.proc is None:
