@@ -154,16 +154,22 @@ class Daemons:
         )
         sb_db = str(self.root / "ovn" / "sb.db")
         sh("ovsdb-tool", "create", sb_db, "/usr/share/ovn/ovn-sb.ovsschema")
+        self.start_sb()
+        self.sbctl("init")
+
+    def start_sb(self) -> None:
         self._daemon(
             "ovsdb-server-sb",
             [
                 "ovsdb-server",
-                sb_db,
+                str(self.root / "ovn" / "sb.db"),
                 f"--remote=punix:{self.sb_sock}",
                 f"--unixctl={self.root / 'run' / 'ovsdb-sb.ctl'}",
             ],
         )
-        self.sbctl("init")
+
+    def stop_sb(self) -> None:
+        kill_pidfile(self.root / "run" / "ovsdb-server-sb.pid", str(self.root))
 
     def stop(self) -> None:
         for pid in reversed(self.pidfiles):
@@ -183,12 +189,13 @@ class Sb:
         self.d = daemons
 
     def chassis(self, name: str) -> str:
+        ip = f"127.0.{uuid.uuid4().int % 250}.{uuid.uuid4().int % 250 + 1}"
         uuid_ = self.d.sbctl(
             "--id=@e",
             "create",
             "Encap",
             "type=geneve",
-            "ip=127.0.0.1",
+            f"ip={ip}",
             f"chassis_name={name}",
             "--",
             "create",
@@ -359,7 +366,9 @@ class AgentProcess:
         return text
 
 
-def write_ini(root: Path, daemons: Daemons, nova_port: int, secret: str = "s3cr3t") -> Path:
+def write_ini(
+    root: Path, daemons: Daemons, nova_port: int, secret: str = "s3cr3t", ovnmeta_extra: str = ""
+) -> Path:
     ini = root / "agent.ini"
     ini.write_text(
         f"""[DEFAULT]
@@ -376,6 +385,7 @@ ovn_sb_connection = unix:{daemons.sb_sock}
 [ovnmeta]
 haproxy_binary = {shutil.which("haproxy")}
 resync_interval = 0
+{ovnmeta_extra}
 """
     )
     return ini

@@ -207,3 +207,173 @@ def test_stale_and_broken_namespaces_removed_at_start(node):
     except BaseException:
         print(node.agent.logs())
         raise
+
+
+def test_sb_reconnect_resyncs_changes_made_while_away(node):
+    ch = start(node)
+    net, _dp, vif, _ = network(node)
+    meta_ns = f"ovnmeta-{net}"
+    try:
+        node.sb.bind(vif, ch)
+        wait_for(lambda: meta_ns in namespaces(), what="namespace")
+        node.daemons.stop_sb()
+        # While the agent is disconnected, the port goes away (written offline in the db file).
+        subprocess.run(
+            [
+                "ovsdb-tool",
+                "transact",
+                str(node.root / "ovn" / "sb.db"),
+                json.dumps(
+                    [
+                        "OVN_Southbound",
+                        {
+                            "op": "update",
+                            "table": "Port_Binding",
+                            "where": [["_uuid", "==", ["uuid", vif]]],
+                            "row": {"chassis": ["set", []]},
+                        },
+                    ]
+                ),
+            ],
+            check=True,
+            capture_output=True,
+        )
+        node.daemons.start_sb()
+        wait_for(lambda: meta_ns not in namespaces(), timeout=20, what="teardown after resync")
+        assert "southbound resynced" in node.agent.log.read_text()
+    except BaseException:
+        print(node.agent.logs())
+        raise
+
+
+def test_live_migration_target_provisions_early_and_failed_migration_cleans(node):
+    ch = start(node)
+    other = node.sb.chassis(f"other-{uuid.uuid4().hex[:6]}")
+    net, _dp, vif, _ = network(node)
+    meta_ns = f"ovnmeta-{net}"
+    try:
+        node.sb.bind(vif, other)
+        node.daemons.sbctl("set", "Port_Binding", vif, f"additional_chassis={ch}")
+        wait_for(lambda: meta_ns in namespaces(), what="provisioned on the migration target")
+        node.daemons.sbctl("clear", "Port_Binding", vif, "additional_chassis")
+        wait_for(lambda: meta_ns not in namespaces(), what="torn down after a failed migration")
+    except BaseException:
+        print(node.agent.logs())
+        raise
+
+
+def test_ipv6_link_local_guest_is_matched_by_mac(node):
+    ch = start(node)
+    net = str(uuid.uuid4())
+    dp = node.sb.datapath(net, 1)
+    node.sb.metadata_port(dp, net, 1, META_MAC, "10.0.0.2/24")
+    instance = str(uuid.uuid4())
+    vif = node.sb.d.sbctl(
+        "create",
+        "Port_Binding",
+        "logical_port=vm6",
+        "tunnel_key=2",
+        f"datapath={dp}",
+        f'mac="{VM_MAC} 10.0.0.11 fd00::11"',
+        f'external_ids:"neutron:device_id"="{instance}"',
+        f'external_ids:"neutron:project_id"="{PROJECT}"',
+    )
+    meta_ns = f"ovnmeta-{net}"
+    try:
+        node.sb.bind(vif, ch)
+        wait_for(lambda: meta_ns in namespaces(), what="namespace")
+        vm = node.plug_vm("vm1", VM_MAC, "10.0.0.11/24", "10.0.0.2")
+
+        def get6():
+            proc = subprocess.run(
+                [
+                    "ip",
+                    "netns",
+                    "exec",
+                    vm,
+                    "curl",
+                    "-s",
+                    "-m",
+                    "3",
+                    "-o",
+                    "/dev/null",
+                    "-w",
+                    "%{http_code}",
+                    "http://[fe80::a9fe:a9fe%eth0]/openstack",
+                ],
+                capture_output=True,
+                text=True,
+            )
+            return proc.stdout == "200"
+
+        wait_for(get6, timeout=15, what="200 over IPv6 link-local")
+        assert node.nova.seen[-1][2]["X-Instance-ID"] == instance
+        assert node.nova.seen[-1][2]["X-Forwarded-For"] == "fe80::f816:3eff:fe00:11"
+    except BaseException:
+        print(node.agent.logs())
+        raise
+
+
+def test_chassis_private_recreated_is_registered_again(node):
+    ch = start(node)
+    try:
+        wait_for(
+            lambda: node.sb.private_ids(node.chassis).get("neutron:ovn-metadata-id"),
+            what="registration",
+        )
+        node.daemons.sbctl("destroy", "Chassis_Private", node.chassis)
+        node.sb.chassis_private(node.chassis, ch, nb_cfg=9)
+        ids = wait_for(
+            lambda: (
+                node.sb.private_ids(node.chassis).get("neutron:ovn-metadata-id")
+                and node.sb.private_ids(node.chassis)
+            ),
+            what="registration after re-creation",
+        )
+        assert ids["neutron:ovn-metadata-sb-cfg"] == "9"
+    except BaseException:
+        print(node.agent.logs())
+        raise
+
+
+def test_many_networks_in_parallel_and_restart_recreates_nothing(node):
+    ch = start(node)
+    nets = []
+    for i in range(20):
+        net = str(uuid.uuid4())
+        dp = node.sb.datapath(net, i + 1)
+        node.sb.metadata_port(dp, net, 1, META_MAC, "10.0.0.2/24")
+        vif = node.sb.vif(dp, 2, VM_MAC, "10.0.0.11", str(uuid.uuid4()), PROJECT)
+        node.sb.bind(vif, ch)
+        nets.append(net)
+    wanted = {f"ovnmeta-{n}" for n in nets}
+    try:
+        wait_for(lambda: wanted <= namespaces(), timeout=30, what="20 namespaces")
+        edge_cfg = node.root / "state" / "ovnmeta" / "edge" / "haproxy.cfg"
+        wait_for(lambda: all(f"net_{n}" in edge_cfg.read_text() for n in nets), what="edge")
+        before = {link["ifname"]: link["ifindex"] for link in ip_json("link")}
+        node.agent.stop()
+        node.agent.start()
+        wait_for(lambda: "agent ready" in node.agent.log.read_text(), what="ready")
+        time.sleep(1.0)
+        after = {link["ifname"]: link["ifindex"] for link in ip_json("link")}
+        assert before == after
+        status = subprocess.run(
+            [
+                *__import__("sys").executable.split(),
+                "-m",
+                "ovnmeta",
+                "status",
+                "--config-file",
+                str(node.agent.ini),
+                "--json",
+            ],
+            capture_output=True,
+            text=True,
+        )
+        data = json.loads(status.stdout)
+        assert data["agent_running"] and data["edge_running"]
+        assert {n["network"] for n in data["networks"]} == set(nets)
+    except BaseException:
+        print(node.agent.logs())
+        raise

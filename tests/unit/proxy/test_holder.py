@@ -5,7 +5,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 
 from ovnmeta.proxy import holder
 
@@ -47,4 +46,3 @@ def test_holder_runs_as_module(tmp_path):
     finally:
         proc.terminate()
         proc.wait(5)
-    time.sleep(0)
