@@ -303,6 +303,16 @@ class Agent:
         self._force |= nets
         for net in sorted(stale) + sorted(nets - stale):  # teardown first
             self._request(net)
+        self._tasks.append(asyncio.create_task(self._log_sync(len(nets), time.monotonic())))
+
+    async def _log_sync(self, count: int, started: float) -> None:
+        await self.scheduler.wait_idle()
+        logger.info(
+            "full sync of %d networks done in %.0f ms (%d failing)",
+            count,
+            (time.monotonic() - started) * 1000,
+            len(self.scheduler.failing),
+        )
 
     def _request(self, net: NetworkId) -> None:
         self._requested_at.setdefault(net, time.monotonic())

@@ -7,6 +7,7 @@ netdev br-int. Needs root; run with `pytest -m lab`.
 import json
 import signal
 import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -355,23 +356,33 @@ def test_many_networks_in_parallel_and_restart_recreates_nothing(node):
         node.agent.stop()
         node.agent.start()
         wait_for(lambda: "agent ready" in node.agent.log.read_text(), what="ready")
-        time.sleep(1.0)
+        wait_for(
+            lambda: (
+                "full sync of 20 networks done"
+                in node.agent.log.read_text().split("agent ready")[-1]
+            ),
+            what="full sync after restart",
+        )
         after = {link["ifname"]: link["ifindex"] for link in ip_json("link")}
         assert before == after
-        status = subprocess.run(
-            [
-                *__import__("sys").executable.split(),
-                "-m",
-                "ovnmeta",
-                "status",
-                "--config-file",
-                str(node.agent.ini),
-                "--json",
-            ],
-            capture_output=True,
-            text=True,
-        )
-        data = json.loads(status.stdout)
+
+        def status():
+            proc = subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "ovnmeta",
+                    "status",
+                    "--config-file",
+                    str(node.agent.ini),
+                    "--json",
+                ],
+                capture_output=True,
+                text=True,
+            )
+            return json.loads(proc.stdout)
+
+        data = wait_for(lambda: len(status()["networks"]) == 20 and status(), what="status")
         assert data["agent_running"] and data["edge_running"]
         assert {n["network"] for n in data["networks"]} == set(nets)
     except BaseException:
