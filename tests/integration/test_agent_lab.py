@@ -388,3 +388,34 @@ def test_many_networks_in_parallel_and_restart_recreates_nothing(node):
     except BaseException:
         print(node.agent.logs())
         raise
+
+
+def test_dead_edge_is_restarted_and_metrics_are_served(node):
+    import socket as socketlib
+    import urllib.request
+
+    with socketlib.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    ini = node.agent.ini
+    ini.write_text(ini.read_text().replace("[ovnmeta]\n", f"[ovnmeta]\nmetrics_port = {port}\n"))
+    ch = start(node)
+    _net, _dp, vif, _ = network(node)
+    try:
+        node.sb.bind(vif, ch)
+        vm = node.plug_vm("vm1", VM_MAC, "10.0.0.11/24", "10.0.0.2")
+        wait_for(lambda: served(node, vm), what="served")
+        pidfile = node.root / "state" / "ovnmeta" / "edge" / "haproxy.pid"
+        old = int(pidfile.read_text().split()[0])
+        subprocess.run(["kill", "-9", str(old)], check=True)
+        wait_for(lambda: served(node, vm), timeout=15, what="served by a restarted edge")
+        assert int(pidfile.read_text().split()[0]) != old
+        text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read()
+        text = text.decode()
+        assert 'ovnmeta_requests_total{code="200"}' in text
+        assert "ovnmeta_networks_provisioned 1.0" in text
+        assert "ovnmeta_sb_connected 1.0" in text
+        assert "ovnmeta_request_seconds_bucket" in text
+    except BaseException:
+        print(node.agent.logs())
+        raise
