@@ -279,6 +279,10 @@ class FakeNova:
 
         class Handler(http.server.BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # One write per response and no Nagle: otherwise headers and body go in two
+            # segments and delayed ACKs add 40 ms to every request.
+            wbufsize = 65536
+            disable_nagle_algorithm = True
 
             def setup(self):
                 super().setup()
