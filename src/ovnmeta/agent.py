@@ -395,6 +395,15 @@ class Agent:
 
     async def _commit_edge(self) -> None:
         async with self._edge_lock:
+            # haproxy refuses a whole config if one namespace is gone (someone deleted it):
+            # leave such networks out, so the others keep being served, and rebuild them.
+            gone = [net for net, fe in self.frontends.items() if not netns.exists(fe.namespace)]
+            for net in gone:
+                logger.warning("[net %s] namespace vanished; rebuilding it", net[:8])
+                del self.frontends[net]
+                self.applied.pop(net, None)
+                self._force.add(net)
+                self._request(net)
             await asyncio.to_thread(self.edge.apply, list(self.frontends.values()))
 
     async def _supervise(self) -> None:

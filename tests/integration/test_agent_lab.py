@@ -419,3 +419,47 @@ def test_dead_edge_is_restarted_and_metrics_are_served(node):
     except BaseException:
         print(node.agent.logs())
         raise
+
+
+def test_namespace_deleted_behind_our_back_is_rebuilt(node):
+    ch = start(node)
+    net, _dp, vif, _ = network(node)
+    net2, _dp2, vif2, _ = network(node, key=2)
+    try:
+        node.sb.bind(vif, ch)
+        node.sb.bind(vif2, ch)
+        wait_for(lambda: {f"ovnmeta-{net}", f"ovnmeta-{net2}"} <= namespaces(), what="both")
+        subprocess.run(["ip", "netns", "delete", f"ovnmeta-{net}"], check=True)
+        # The next change elsewhere must not be blocked by the missing namespace.
+        node.daemons.sbctl("set", "Port_Binding", f"mp-{net2}", 'external_ids:"neutron:mtu"=1400')
+        wait_for(lambda: f"ovnmeta-{net}" in namespaces(), what="rebuilt")
+        wait_for(
+            lambda: (
+                ip_json("-n", f"ovnmeta-{net2}", "link", "show", f"tap{net2[:10]}1")[0]["mtu"]
+                == 1400
+            ),
+            what="mtu change",
+        )
+        wait_for(lambda: node.curl(f"ovnmeta-{net}", timeout=1)[0] == "404", what="edge back")
+    except BaseException:
+        print(node.agent.logs())
+        raise
+
+
+def test_rate_limit_answers_429(node):
+    ini = node.agent.ini
+    ini.write_text(
+        ini.read_text() + "[metadata_rate_limiting]\nrate_limit_enabled = true\n"
+        "base_query_rate_limit = 3\nburst_query_rate_limit = 100\n"
+    )
+    ch = start(node)
+    _net, _dp, vif, _ = network(node)
+    try:
+        node.sb.bind(vif, ch)
+        vm = node.plug_vm("vm1", VM_MAC, "10.0.0.11/24", "10.0.0.2")
+        wait_for(lambda: served(node, vm), what="served")
+        codes = [node.curl(vm)[0] for _ in range(6)]
+        assert "429" in codes
+    except BaseException:
+        print(node.agent.logs())
+        raise

@@ -7,7 +7,9 @@ kernel queues the edge's connections in the backlog, and the next agent accepts 
 request that arrives during a restart waits instead of failing. (haproxy retries a failed
 UNIX connect at once, without its 1 s turn-around, so retries alone cannot bridge a restart.)
 
-    python -m ovnmeta.proxy.holder SOCKET CONTROL_SOCKET BACKLOG MODE PIDFILE
+    python -I -S .../ovnmeta/proxy/holder.py SOCKET CONTROL_SOCKET BACKLOG MODE PIDFILE
+
+Run as a plain script (stdlib imports only, no site-packages): about 7 MB resident.
 """
 
 from __future__ import annotations
