@@ -39,6 +39,7 @@ from ovnmeta.scheduler import Scheduler
 logger = logging.getLogger(__name__)
 
 EDGE_CHECK_INTERVAL_S = 5.0
+EDGE_BATCH_S = 0.01
 DRAIN_TIMEOUT_S = 10.0
 
 
@@ -64,7 +65,9 @@ class Agent:
         self._changes: asyncio.Queue[changes.Change] = asyncio.Queue()
         self._stop = asyncio.Event()
         self._loaded = asyncio.Event()
-        self._edge_lock = asyncio.Lock()
+        self._edge_kick = asyncio.Event()
+        self._edge_generation = 0
+        self._edge_waiters: list[tuple[int, asyncio.Future[None]]] = []
         self._status_dirty = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._signals = 0
@@ -97,6 +100,7 @@ class Agent:
             registration.agent_id(self.identity.system_id),
         )
         self.frontends = await asyncio.to_thread(self.edge.adopt)
+        self._tasks.append(asyncio.create_task(self._edge_committer(), name="edge"))
         for net, fe in self.frontends.items():
             self.namer.adopt(net, fe.interface)
         self.metrics.serve(self.settings.agent.metrics_host, self.settings.agent.metrics_port)
@@ -394,17 +398,50 @@ class Agent:
         )
 
     async def _commit_edge(self) -> None:
-        async with self._edge_lock:
-            # haproxy refuses a whole config if one namespace is gone (someone deleted it):
-            # leave such networks out, so the others keep being served, and rebuild them.
-            gone = [net for net, fe in self.frontends.items() if not netns.exists(fe.namespace)]
-            for net in gone:
-                logger.warning("[net %s] namespace vanished; rebuilding it", net[:8])
-                del self.frontends[net]
-                self.applied.pop(net, None)
-                self._force.add(net)
-                self._request(net)
-            await asyncio.to_thread(self.edge.apply, list(self.frontends.values()))
+        """Return once the edge serves at least the current `self.frontends`.
+
+        Commits are batched: every reconcile that finishes within EDGE_BATCH_S of another
+        shares one config check and one reload, so 200 networks appearing at once cost a few
+        reloads, not 200."""
+        self._edge_generation += 1
+        done = asyncio.get_running_loop().create_future()
+        self._edge_waiters.append((self._edge_generation, done))
+        self._edge_kick.set()
+        await done
+
+    async def _edge_committer(self) -> None:
+        while True:
+            await self._edge_kick.wait()
+            await asyncio.sleep(EDGE_BATCH_S)
+            self._edge_kick.clear()
+            generation = self._edge_generation
+            error: BaseException | None = None
+            try:
+                await self._apply_edge()
+            except Exception as exc:  # handed to every waiter: their reconcile fails, retries
+                error = exc
+            still_waiting = []
+            for wanted, fut in self._edge_waiters:
+                if wanted > generation:
+                    still_waiting.append((wanted, fut))
+                elif not fut.done():
+                    if error is None:
+                        fut.set_result(None)
+                    else:
+                        fut.set_exception(error)
+            self._edge_waiters = still_waiting
+
+    async def _apply_edge(self) -> None:
+        # haproxy refuses a whole config if one namespace is gone (someone deleted it):
+        # leave such networks out, so the others keep being served, and rebuild them.
+        gone = [net for net, fe in self.frontends.items() if not netns.exists(fe.namespace)]
+        for net in gone:
+            logger.warning("[net %s] namespace vanished; rebuilding it", net[:8])
+            del self.frontends[net]
+            self.applied.pop(net, None)
+            self._force.add(net)
+            self._request(net)
+        await asyncio.to_thread(self.edge.apply, list(self.frontends.values()))
 
     async def _supervise(self) -> None:
         """Restart the edge if it died; periodic light resync repairs drift."""

@@ -382,7 +382,12 @@ def test_many_networks_in_parallel_and_restart_recreates_nothing(node):
             )
             return json.loads(proc.stdout)
 
-        data = wait_for(lambda: len(status()["networks"]) == 20 and status(), what="status")
+        def current():
+            data = status()
+            fresh = data["agent_pid"] == node.agent.proc.pid and len(data["networks"]) == 20
+            return fresh and data
+
+        data = wait_for(current, what="status of the restarted agent")
         assert data["agent_running"] and data["edge_running"]
         assert {n["network"] for n in data["networks"]} == set(nets)
     except BaseException:
