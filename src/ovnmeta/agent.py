@@ -19,15 +19,17 @@ import logging
 import os
 import random
 import signal
+import socket
 import time
 
 from ovnmeta import names
 from ovnmeta.config import Settings
 from ovnmeta.dataplane import apply, haproxy, netns, observe, ovs
 from ovnmeta.dataplane.haproxy_conf import Frontend
-from ovnmeta.errors import OvnmetaError, OvsError
+from ovnmeta.errors import EdgeError, OvnmetaError, OvsError
 from ovnmeta.metrics import Metrics
 from ovnmeta.model import NetworkId, NetworkSpec
+from ovnmeta.proxy import holder
 from ovnmeta.proxy.server import ProxyServer
 from ovnmeta.reconcile import plan, retry
 from ovnmeta.sb import changes, client, desired, registration
@@ -37,6 +39,7 @@ from ovnmeta.scheduler import Scheduler
 logger = logging.getLogger(__name__)
 
 EDGE_CHECK_INTERVAL_S = 5.0
+EDGE_BATCH_S = 0.01
 DRAIN_TIMEOUT_S = 10.0
 
 
@@ -62,12 +65,14 @@ class Agent:
         self._changes: asyncio.Queue[changes.Change] = asyncio.Queue()
         self._stop = asyncio.Event()
         self._loaded = asyncio.Event()
-        self._edge_lock = asyncio.Lock()
+        self._edge_kick = asyncio.Event()
+        self._edge_generation = 0
+        self._edge_waiters: list[tuple[int, asyncio.Future[None]]] = []
         self._status_dirty = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._signals = 0
         self.scheduler = Scheduler(self._reconcile, settings.agent.provision_concurrency)
-        self.proxy = ProxyServer(settings.proxy, self.index, self.metrics.observe_request)
+        self.proxy: ProxyServer | None = None
 
     # -- life cycle ----------------------------------------------------------------------
 
@@ -95,6 +100,7 @@ class Agent:
             registration.agent_id(self.identity.system_id),
         )
         self.frontends = await asyncio.to_thread(self.edge.adopt)
+        self._tasks.append(asyncio.create_task(self._edge_committer(), name="edge"))
         for net, fe in self.frontends.items():
             self.namer.adopt(net, fe.interface)
         self.metrics.serve(self.settings.agent.metrics_host, self.settings.agent.metrics_port)
@@ -108,13 +114,33 @@ class Agent:
         await self._wait_or_stop(self._loaded)
         if self._stop.is_set():
             return
+        listener = await asyncio.to_thread(self._listener)
+        self.proxy = ProxyServer(
+            self.settings.proxy, self.index, self.metrics.observe_request, listener
+        )
         await self.proxy.start()
         self._tasks.append(asyncio.create_task(self._supervise(), name="supervise"))
         self._tasks.append(asyncio.create_task(self._write_status(), name="status"))
 
+    def _listener(self) -> socket.socket:
+        """The listening socket, kept open across agent restarts by proxy.holder."""
+        base = os.path.join(self.settings.agent.state_path, "ovnmeta")
+        p = self.settings.proxy
+        try:
+            return holder.ensure(
+                p.metadata_proxy_socket,
+                os.path.join(base, "listener.ctl"),
+                p.metadata_backlog,
+                p.metadata_proxy_socket_mode,
+                os.path.join(base, "listener.pid"),
+            )
+        except OSError as exc:
+            raise EdgeError(f"{p.metadata_proxy_socket}: cannot get a listener: {exc}") from exc
+
     async def _shutdown(self) -> None:
         logger.info("stopping: draining workers; namespaces and the edge stay up")
-        await self.proxy.stop()
+        if self.proxy is not None:
+            await self.proxy.stop()
         await self.scheduler.stop(DRAIN_TIMEOUT_S)
         for task in self._tasks:
             task.cancel()
@@ -202,10 +228,10 @@ class Agent:
                 )
                 self._loaded.set()
                 await self.full_sync()
+                # At start the sb-cfg is Chassis_Private.nb_cfg, so a new agent shows up
+                # alive at once; SB_Global.nb_cfg is written on its next update.
                 if change.chassis_private_nb_cfg is not None:
                     await self._register(change.chassis_private_nb_cfg)
-                if change.nb_cfg is not None and self.registered:
-                    self._heartbeat(change.nb_cfg)
             case changes.Disconnected():
                 self.sb_state = "disconnected"
                 self.metrics.sb_connected.set(0)
@@ -281,6 +307,16 @@ class Agent:
         self._force |= nets
         for net in sorted(stale) + sorted(nets - stale):  # teardown first
             self._request(net)
+        self._tasks.append(asyncio.create_task(self._log_sync(len(nets), time.monotonic())))
+
+    async def _log_sync(self, count: int, started: float) -> None:
+        await self.scheduler.wait_idle()
+        logger.info(
+            "full sync of %d networks done in %.0f ms (%d failing)",
+            count,
+            (time.monotonic() - started) * 1000,
+            len(self.scheduler.failing),
+        )
 
     def _request(self, net: NetworkId) -> None:
         self._requested_at.setdefault(net, time.monotonic())
@@ -362,8 +398,50 @@ class Agent:
         )
 
     async def _commit_edge(self) -> None:
-        async with self._edge_lock:
-            await asyncio.to_thread(self.edge.apply, list(self.frontends.values()))
+        """Return once the edge serves at least the current `self.frontends`.
+
+        Commits are batched: every reconcile that finishes within EDGE_BATCH_S of another
+        shares one config check and one reload, so 200 networks appearing at once cost a few
+        reloads, not 200."""
+        self._edge_generation += 1
+        done = asyncio.get_running_loop().create_future()
+        self._edge_waiters.append((self._edge_generation, done))
+        self._edge_kick.set()
+        await done
+
+    async def _edge_committer(self) -> None:
+        while True:
+            await self._edge_kick.wait()
+            await asyncio.sleep(EDGE_BATCH_S)
+            self._edge_kick.clear()
+            generation = self._edge_generation
+            error: BaseException | None = None
+            try:
+                await self._apply_edge()
+            except Exception as exc:  # handed to every waiter: their reconcile fails, retries
+                error = exc
+            still_waiting = []
+            for wanted, fut in self._edge_waiters:
+                if wanted > generation:
+                    still_waiting.append((wanted, fut))
+                elif not fut.done():
+                    if error is None:
+                        fut.set_result(None)
+                    else:
+                        fut.set_exception(error)
+            self._edge_waiters = still_waiting
+
+    async def _apply_edge(self) -> None:
+        # haproxy refuses a whole config if one namespace is gone (someone deleted it):
+        # leave such networks out, so the others keep being served, and rebuild them.
+        gone = [net for net, fe in self.frontends.items() if not netns.exists(fe.namespace)]
+        for net in gone:
+            logger.warning("[net %s] namespace vanished; rebuilding it", net[:8])
+            del self.frontends[net]
+            self.applied.pop(net, None)
+            self._force.add(net)
+            self._request(net)
+        await asyncio.to_thread(self.edge.apply, list(self.frontends.values()))
 
     async def _supervise(self) -> None:
         """Restart the edge if it died; periodic light resync repairs drift."""

@@ -30,10 +30,23 @@ def setup(
     else:
         handler = logging.StreamHandler()
         handler.setFormatter(logging.Formatter(FORMAT))
+    handler.addFilter(_quiet_libraries)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.DEBUG if debug else logging.INFO)
-    # The OVSDB library is chatty at DEBUG and says nothing an operator needs at INFO.
-    logging.getLogger("ovsdbapp").setLevel(logging.INFO if debug else logging.WARNING)
-    logging.getLogger("pyroute2").setLevel(logging.WARNING)
-    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+
+
+_NOISY = {
+    "pyroute2": logging.WARNING,
+    "ovsdbapp": logging.INFO,
+    "asyncio": logging.INFO,
+    "aiohttp.access": logging.WARNING,
+}
+
+
+def _quiet_libraries(record: logging.LogRecord) -> bool:
+    """Libraries set their own logger levels at import time, so filter at the handler:
+    netlink and OVSDB internals at DEBUG would drown the agent's own lines."""
+    top = record.name.split(".", 1)[0]
+    limit = _NOISY.get(top) or _NOISY.get(record.name)
+    return limit is None or record.levelno >= limit

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import ipaddress
 import logging
@@ -41,51 +42,61 @@ def _apply_one(action: a.Action, ports: Ports) -> None:
             netns.remove(ns)
         case a.CreateNamespace(namespace=ns):
             netns.create(ns)
-            with netns.ipr(ns) as ipr:  # loopback up, as upstream: local probes work
-                ipr.link("set", index=1, state="up")
+            # loopback up, as upstream does: probes from inside the namespace work
+            netns.run_in(ns, lambda ipr: ipr.link("set", index=1, state="up"))
         case a.DeleteLink(name=name, namespace=ns):
-            try:
-                with netns.ipr(ns) as ipr:
-                    ipr.link("del", ifname=name)
-            except (FileNotFoundError, netns.Broken):
-                pass
-            except NetlinkError as exc:
-                if exc.code != errno.ENODEV:
-                    raise
+            with contextlib.suppress(FileNotFoundError, netns.Broken):
+                netns.run_in(ns, lambda ipr: _delete_link(ipr, name))
         case a.CreateVeth(outer=outer, inner=inner, namespace=ns):
-            with netns.ipr(None) as ipr:
-                ipr.link(
+            netns.run_in(
+                None,
+                lambda ipr: ipr.link(
                     "add",
                     ifname=outer,
                     kind="veth",
                     peer={"ifname": inner, "net_ns_fd": netns.path_of(ns)},
-                )
+                ),
+            )
         case a.SetLink(name=name, namespace=ns, mac=mac, mtu=mtu, up=up):
-            with netns.ipr(ns) as ipr:
-                index = _index(ipr, name, ns)
-                current = ipr.get_links(index)[0]
-                if mac and (current.get("IFLA_ADDRESS") or "").lower() != mac.lower():
-                    if current["flags"] & 1:
-                        ipr.link("set", index=index, state="down")
-                    ipr.link("set", index=index, address=mac)
-                if mtu and current.get("IFLA_MTU") != mtu:
-                    ipr.link("set", index=index, mtu=mtu)
-                ipr.link("set", index=index, state="up" if up else "down")
+            netns.run_in(ns, lambda ipr: _set_link(ipr, name, ns, mac, mtu, up))
         case a.DisableTxChecksum(name=name, namespace=ns):
             netns.set_tx_checksum(ns, name, False)
         case a.SetAddresses(name=name, namespace=ns, add=add, remove=remove):
-            with netns.ipr(ns) as ipr:
+
+            def addresses(ipr) -> None:
                 index = _index(ipr, name, ns)
                 for cidr in remove:
                     _addr(ipr, "del", index, cidr)
                 for cidr in add:
                     _addr(ipr, "add", index, cidr)
+
+            netns.run_in(ns, addresses)
         case a.PlugPort(bridge=bridge, port=port, iface_id=iface_id):
             ports.plug(bridge, port, iface_id)
         case a.UnplugPort(bridge=bridge, port=port):
             ports.unplug(bridge, port)
         case _:
             raise AssertionError(f"unexpected action {action!r}")
+
+
+def _delete_link(ipr, name: str) -> None:
+    try:
+        ipr.link("del", ifname=name)
+    except NetlinkError as exc:
+        if exc.code != errno.ENODEV:
+            raise
+
+
+def _set_link(ipr, name: str, ns: str | None, mac: str | None, mtu: int | None, up: bool):
+    index = _index(ipr, name, ns)
+    current = ipr.get_links(index)[0]
+    if mac and (current.get("IFLA_ADDRESS") or "").lower() != mac.lower():
+        if current["flags"] & 1:
+            ipr.link("set", index=index, state="down")
+        ipr.link("set", index=index, address=mac)  # before up: the kernel's LLA follows it
+    if mtu and current.get("IFLA_MTU") != mtu:
+        ipr.link("set", index=index, mtu=mtu)
+    ipr.link("set", index=index, state="up" if up else "down")
 
 
 def _index(ipr, name: str, ns: str | None) -> int:

@@ -14,10 +14,10 @@ import os
 import socket
 import struct
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import TypeVar
 
-from pyroute2 import IPRoute, netns
+from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
 from ovnmeta.errors import NamespaceError
@@ -25,6 +25,9 @@ from ovnmeta.errors import NamespaceError
 RUN_DIR = "/run/netns"
 CLONE_NEWNET = 0x40000000
 MNT_DETACH = 2
+MS_BIND = 0x1000
+MS_REC = 0x4000
+MS_SHARED = 1 << 20
 IFA_F_NODAD = 0x02
 SIOCETHTOOL = 0x8946
 ETHTOOL_GTXCSUM = 0x16
@@ -54,11 +57,39 @@ def exists(name: str) -> bool:
 
 
 def create(name: str) -> None:
+    """`ip netns add`, without forking: a short-lived thread unshares its network namespace
+    and bind-mounts it on /run/netns/<name>. (pyroute2 forks a child for this, and a forked
+    child shares asyncio's signal wake-up fd: its SIGTERM would reach the agent's loop.)"""
+    path = path_of(name)
+    os.makedirs(RUN_DIR, exist_ok=True)
+    _share_run_dir()
     try:
-        netns.create(name)
+        os.close(os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL, 0))
+    except FileExistsError:
+        return
+
+    def bind() -> None:
+        if _libc.unshare(CLONE_NEWNET) != 0:
+            raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWNET)")
+        source = f"/proc/self/task/{threading.get_native_id()}/ns/net".encode()
+        if _libc.mount(source, path.encode(), b"none", MS_BIND, None) != 0:
+            raise OSError(ctypes.get_errno(), f"mount --bind {source.decode()}")
+
+    try:
+        _in_thread(bind)
     except OSError as exc:
-        if exc.errno != errno.EEXIST:
-            raise NamespaceError(f"{name}: cannot create namespace: {exc}") from exc
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+        raise NamespaceError(f"{name}: cannot create namespace: {exc}") from exc
+
+
+def _share_run_dir() -> None:
+    """As iproute2 does: /run/netns is a shared mount, so namespaces created here are seen by
+    every mount namespace that shares it (haproxy, operator tools)."""
+    if _libc.mount(b"", RUN_DIR.encode(), b"none", MS_SHARED | MS_REC, None) == 0:
+        return
+    if _libc.mount(RUN_DIR.encode(), RUN_DIR.encode(), b"none", MS_BIND | MS_REC, None) == 0:
+        _libc.mount(b"", RUN_DIR.encode(), b"none", MS_SHARED | MS_REC, None)
 
 
 def remove(name: str) -> None:
@@ -72,44 +103,57 @@ def remove(name: str) -> None:
         os.unlink(path)
 
 
-@contextlib.contextmanager
-def ipr(name: str | None) -> Iterator[IPRoute]:
-    """An IPRoute socket in `name` (None: our own netns). Raises FileNotFoundError if absent,
-    Broken if the file is stale."""
-    if name is not None and not exists(name):
+def run_in(name: str | None, fn: Callable[[IPRoute], T]) -> T:
+    """Run `fn(ipr)` with a netlink socket in `name` (None: our own netns). Raises
+    FileNotFoundError if the namespace is absent, Broken if its file is stale.
+
+    pyroute2 opens its socket lazily in the calling thread, so the whole function runs in a
+    thread that has joined the namespace (pyroute2's own netns support forks, see create)."""
+
+    def work() -> T:
+        with IPRoute() as ipr:
+            return fn(ipr)
+
+    if name is None:
+        return work()
+    if not exists(name):
         raise FileNotFoundError(path_of(name))
-    try:
-        handle = IPRoute(netns=name) if name else IPRoute()
-    except OSError as exc:
-        if exc.errno == errno.EINVAL:
-            raise Broken(name) from exc
-        raise NamespaceError(f"{name}: cannot open namespace: {exc}") from exc
-    try:
-        yield handle
-    finally:
-        handle.close()
+    return in_namespace(name, work)
 
 
 def in_namespace(name: str, fn: Callable[[], T]) -> T:
     """Run `fn` in a short-lived thread that has joined `name`: netns membership is per
     thread, and the thread dies afterwards so nothing else ever runs in the wrong netns."""
+
+    def joined() -> T:
+        try:
+            fd = os.open(path_of(name), os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            raise
+        try:
+            if _libc.setns(fd, CLONE_NEWNET) != 0:
+                err = ctypes.get_errno()
+                if err == errno.EINVAL:  # a file with no namespace mounted on it
+                    raise Broken(name)
+                raise OSError(err, f"setns {name}: {os.strerror(err)}")
+        finally:
+            os.close(fd)
+        return fn()
+
+    return _in_thread(joined)
+
+
+def _in_thread(fn: Callable[[], T]) -> T:
     result: list[T] = []
     failure: list[BaseException] = []
 
     def target() -> None:
         try:
-            fd = os.open(path_of(name), os.O_RDONLY | os.O_CLOEXEC)
-            try:
-                if _libc.setns(fd, CLONE_NEWNET) != 0:
-                    err = ctypes.get_errno()
-                    raise OSError(err, f"setns {name}: {os.strerror(err)}")
-            finally:
-                os.close(fd)
             result.append(fn())
         except BaseException as exc:
             failure.append(exc)
 
-    thread = threading.Thread(target=target, name=f"netns-{name[:20]}")
+    thread = threading.Thread(target=target, name="ovnmeta-netns")
     thread.start()
     thread.join()
     if failure:
@@ -141,21 +185,15 @@ def set_tx_checksum(name: str, ifname: str, enabled: bool) -> None:
         raise NamespaceError(f"{name}: cannot turn tx checksum off on {ifname}: {exc}") from exc
 
 
-def tx_checksum_off(name: str, ifnames: list[str]) -> frozenset[str]:
-    """The interfaces among `ifnames` in `name` whose TX checksum offload is off."""
-
-    def run() -> frozenset[str]:
-        off = set()
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-            for ifname in ifnames:
-                with contextlib.suppress(OSError):
-                    if _ethtool(sock, ifname, ETHTOOL_GTXCSUM) == 0:
-                        off.add(ifname)
-        return frozenset(off)
-
-    if not ifnames:
-        return frozenset()
-    return in_namespace(name, run)
+def tx_checksum_off_here(ifnames: list[str]) -> frozenset[str]:
+    """Among `ifnames` in the calling thread's netns, those with TX checksum offload off."""
+    off = set()
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        for ifname in ifnames:
+            with contextlib.suppress(OSError):
+                if _ethtool(sock, ifname, ETHTOOL_GTXCSUM) == 0:
+                    off.add(ifname)
+    return frozenset(off)
 
 
 def host_ipv6_enabled() -> bool:

@@ -17,9 +17,13 @@ PortsOf = Callable[[Iterable[str]], tuple[tuple[str, str, str | None], ...]]
 
 
 def observe(namespace: str, expected_outer: Iterable[str], ports_of: PortsOf) -> ObservedNetwork:
+    def inside(ipr) -> tuple[tuple[Link, ...], frozenset[str]]:
+        links = _veths(ipr, with_addresses=True)
+        return links, netns.tx_checksum_off_here([link.name for link in links])
+
+    tx_off: frozenset[str] = frozenset()
     try:
-        with netns.ipr(namespace) as ipr:
-            inner = _veths(ipr, with_addresses=True)
+        inner, tx_off = netns.run_in(namespace, inside)
     except FileNotFoundError:
         state, inner = NamespaceState.ABSENT, ()
     except netns.Broken:
@@ -29,12 +33,10 @@ def observe(namespace: str, expected_outer: Iterable[str], ports_of: PortsOf) ->
     else:
         state = NamespaceState.PRESENT
     outer_names = {names.outer_of_inner(link.name) for link in inner} | set(expected_outer)
-    with netns.ipr(None) as root:
-        outer = tuple(link for link in _veths(root, False) if link.name in outer_names)
-    tx_off = (
-        netns.tx_checksum_off(namespace, [link.name for link in inner])
-        if state is NamespaceState.PRESENT
-        else frozenset()
+    outer = tuple(
+        link
+        for link in netns.run_in(None, lambda ipr: _veths(ipr, False))
+        if link.name in outer_names
     )
     return ObservedNetwork(
         namespace=namespace,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import ssl
 import time
 from collections.abc import Callable
@@ -47,7 +48,10 @@ class ProxyServer:
         settings: ProxySettings,
         index: lookup.PortIndex,
         observe: Observer | None = None,
+        listener: socket.socket | None = None,
     ) -> None:
+        """`listener`: an already listening socket (from proxy.holder); else bind our own."""
+        self._listener = listener
         self._settings = settings
         self._index = index
         self._observe = observe or (lambda status, seconds: None)
@@ -70,9 +74,12 @@ class ProxyServer:
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
         os.makedirs(os.path.dirname(s.metadata_proxy_socket), exist_ok=True)
-        site = web.UnixSite(self._runner, s.metadata_proxy_socket, backlog=s.metadata_backlog)
-        await site.start()  # asyncio removes a stale socket file left by a previous run
-        if s.metadata_proxy_socket_mode is not None:
+        if self._listener is not None:
+            site: web.BaseSite = web.SockSite(self._runner, self._listener)
+        else:
+            site = web.UnixSite(self._runner, s.metadata_proxy_socket, backlog=s.metadata_backlog)
+        await site.start()
+        if self._listener is None and s.metadata_proxy_socket_mode is not None:
             os.chmod(s.metadata_proxy_socket, s.metadata_proxy_socket_mode)
         logger.info("metadata proxy listening on %s", s.metadata_proxy_socket)
 

@@ -53,17 +53,16 @@ class SbIdl(connection.OvsdbIdl):
         self._monitoring = False
         self._snapshots = 0
         self._snapshot_due = False
-        self._cond_target: int | None = None
         self.cond_change("Chassis", [["name", "==", own]])
         self.cond_change("Chassis_Private", [["name", "==", own]])
         self._set_port_condition()
 
-    def _set_port_condition(self) -> int | None:
+    def _set_port_condition(self) -> None:
         cond: list[Any] = [["type", "==", "localport"]]
         if self._chassis:
             ref = ["uuid", self._chassis]
             cond += [["chassis", "==", ref], ["additional_chassis", "includes", ref]]
-        return self.cond_change("Port_Binding", cond)
+        self.cond_change("Port_Binding", cond)
 
     def run(self) -> Any:
         result = super().run()
@@ -73,20 +72,25 @@ class SbIdl(connection.OvsdbIdl):
             # becomes known now: widen the port condition and wait for it to be acked, so the
             # full sync never sees "no local ports" and tears down healthy namespaces.
             self._snapshot_due = True
-            self._cond_target = None
             chassis = self._own_chassis_uuid()
             if chassis != self._chassis:
                 self._chassis = chassis
-                self._cond_target = self._set_port_condition()
+                self._set_port_condition()
         elif not monitoring and self._monitoring:
             self._sink(changes.Disconnected())
         self._monitoring = monitoring
-        acked = self._cond_target is None or self.cond_seqno >= self._cond_target
-        if monitoring and self._snapshot_due and acked:
+        if monitoring and self._snapshot_due and self._port_condition_acked():
             self._snapshot_due = False
             self._sink(events.snapshot(self.tables, self._own, self._snapshots > 0))
             self._snapshots += 1
+        # python-ovs sends a changed condition only at the start of the next run(), and
+        # nothing wakes the IDL thread for it: send it now.
+        self.send_cond_change()
         return result
+
+    def _port_condition_acked(self) -> bool:
+        state = self.tables["Port_Binding"].condition_state
+        return state.new is None and state.requested is None
 
     def _own_chassis_uuid(self) -> str | None:
         for row in self.tables["Chassis"].rows.values():
