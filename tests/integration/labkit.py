@@ -47,3 +47,58 @@ def dump_logs(lab: Lab) -> None:
     for log in sorted(lab.dir.rglob("*.log")):
         lines = log.read_text(errors="replace").splitlines()[-15:]
         print(f"--- {log}\n" + "\n".join(lines), file=sys.stderr)
+
+
+METADATA = "http://169.254.169.254"
+
+# A guest that polls the metadata service: GETs in a loop for a while, then prints how many
+# answers it got per status (0 = connection error or timeout).
+POLLER = r"""
+import collections, http.client, sys, time
+host, seconds = sys.argv[1], float(sys.argv[2])
+counts = collections.Counter()
+end = time.monotonic() + seconds
+while time.monotonic() < end:
+    try:
+        c = http.client.HTTPConnection(host, 80, timeout=10)
+        c.request("GET", "/openstack/latest/meta_data.json")
+        counts[c.getresponse().status] += 1
+        c.close()
+    except OSError:
+        counts[0] += 1
+    time.sleep(0.02)
+import json
+print(json.dumps({str(k): v for k, v in counts.items()}))
+"""
+
+
+def metadata_get(
+    lab: Lab,
+    vm: str,
+    path: str = "/openstack/latest/meta_data.json",
+    headers: dict[str, str] | None = None,
+    url: str = METADATA,
+) -> tuple[int, str]:
+    """(status, body) of a GET from inside an instance."""
+    argv = ["curl", "-s", "-g", "-m", "10", "-w", "\n%{http_code}"]
+    for k, v in (headers or {}).items():
+        argv += ["-H", f"{k}: {v}"]
+    out = subprocess.run(
+        lab.exec_argv(vm, [*argv, url + path]), capture_output=True, text=True, timeout=30
+    ).stdout
+    body, _, code = out.rpartition("\n")
+    return int(code or 0), body
+
+
+def wait_metadata(lab: Lab, vm: str, url: str = METADATA, timeout: float = 30) -> str:
+    """Poll until the instance's metadata answers 200 (the agent provisions asynchronously)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        status, body = metadata_get(lab, vm, url=url)
+        if status == 200:
+            return body
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{vm}: metadata answered {status} for {timeout} s: {body}")
+        time.sleep(0.1)

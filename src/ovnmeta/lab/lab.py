@@ -7,6 +7,7 @@ Open vSwitch (computes) -> OVN central (controllers) -> ovn-controller (computes
 import fcntl
 import os
 import shutil
+import signal
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -20,6 +21,7 @@ from ovnmeta.lab.addressing import allocate, mac_for, plan_subnets
 from ovnmeta.lab.proc import alive, cmdline, owned_pid, run, stop, wait_until
 from ovnmeta.lab.state import InstanceRecord, LabState, NetworkRecord, load, save
 from ovnmeta.lab.topology import (
+    Controller,
     Topology,
     instance_netns,
     node_netns_pattern,
@@ -172,14 +174,17 @@ class Lab:
         netns.shell(
             ul, "ip link add br-ul type bridge stp_state 0 forward_delay 0; ip link set br-ul up"
         )
-        nodes = [(c.netns, c.name, c.mac) for c in topo.controllers]
-        nodes += [(c.netns, c.name, c.eth_mac) for c in topo.computes]
+        # Computes keep IPv6 on, as a hypervisor does: the agent serves fe80::a9fe:a9fe only
+        # when the host has IPv6 enabled. The underlay itself stays IPv4-only.
+        nodes = [(c.netns, c.name, c.mac, False) for c in topo.controllers]
+        nodes += [(c.netns, c.name, c.eth_mac, True) for c in topo.computes]
 
-        def node(ns: str, name: str, mac: str) -> None:
-            netns.add(ns, ipv6=False)
+        def node(ns: str, name: str, mac: str, ipv6: bool) -> None:
+            netns.add(ns, ipv6=ipv6)
             netns.veth(ul, f"u-{name}", ns)
             netns.shell(ul, f"ip link set u-{name} master br-ul up; {netns.tx_off(f'u-{name}')}")
-            netns.shell(ns, f"ip link set eth0 address {mac}; {netns.tx_off('eth0')}")
+            off = "; sysctl -qw net.ipv6.conf.eth0.disable_ipv6=1" if ipv6 else ""
+            netns.shell(ns, f"ip link set eth0 address {mac}; {netns.tx_off('eth0')}{off}")
 
         list(pool.map(lambda n: node(*n), nodes))
         list(pool.map(lambda c: central.create_node(self.dir, topo, c), topo.controllers))
@@ -407,6 +412,43 @@ class Lab:
     @staticmethod
     def run_on_node(node_netns: str, argv: Sequence[str], timeout: float = 60) -> str:
         return run(argv, netns=node_netns, timeout=timeout)
+
+    # --- ovnmeta's services ----------------------------------------------------------------
+
+    def agent_pid(self, compute_ref: str | int) -> int | None:
+        return services.agent_pid(self.dir, self.topology().compute(compute_ref))
+
+    def stop_agent(self, compute_ref: str | int, sig: int = signal.SIGTERM) -> None:
+        """Stop one agent the way systemd (SIGTERM) or a crash (SIGKILL) would."""
+        pid = self.agent_pid(compute_ref)
+        if pid is not None:
+            os.kill(pid, sig)
+            wait_until("the agent to exit", lambda: not alive(pid), timeout=15)
+
+    def start_agent(self, compute_ref: str | int, secret: str | None = None) -> int:
+        topo = self.topology()
+        return services.start_agent(self.dir, topo, topo.compute(compute_ref), secret)
+
+    def agent_log(self, compute_ref: str | int) -> str:
+        path = services.agent_log(self.dir, self.topology().compute(compute_ref))
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def stop_metadata_api(self, ctl_name: str = "ctl1") -> None:
+        ctl = self._controller(ctl_name)
+        pid = owned_pid(services.api_pidfile(self.dir, ctl), str(self.dir))
+        if pid is not None:
+            stop([pid])
+
+    def start_metadata_api(self, ctl_name: str = "ctl1") -> None:
+        ctl = self._controller(ctl_name)
+        services.start_metadata_api(self.dir, ctl)
+        services.wait_metadata_api(self.dir, ctl)
+
+    def _controller(self, name: str) -> Controller:
+        for ctl in self.topology().controllers:
+            if ctl.name == name:
+                return ctl
+        raise UsageError(f"unknown controller {name!r}")
 
     # --- operations used by failover tests -----------------------------------------------
 

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ovnmeta.errors import LabError
+from ovnmeta.eui64 import link_local
 from ovnmeta.lab import central
 from ovnmeta.lab.addressing import MTU, Subnet, dhcp_options, mac_for
 from ovnmeta.lab.proc import run
@@ -131,6 +132,13 @@ def delete_network(nb: Northbound, net: NetworkRecord) -> None:
 def add_instance_port(nb: Northbound, net: NetworkRecord, vm: InstanceRecord) -> None:
     addresses = f"{vm.mac} {' '.join(vm.addresses)}"
     v4 = [s for s in net.cidrs if ":" not in s]
+    port_security = addresses
+    if len(v4) < len(net.cidrs):
+        # OVN 23.03 derives the link-local entry of port security with `ip.ttl == 225`
+        # instead of 255, so a guest's neighbour advertisement for its own fe80:: address is
+        # dropped and the metadata namespace can never resolve it once its cache expires.
+        # Listing the LLA explicitly goes through the correct rule (an allowed address pair).
+        port_security += f" {link_local(vm.mac)}"
     cidrs = " ".join(f"{a}/{c.split('/')[1]}" for a, c in zip(vm.addresses, net.cidrs, strict=True))
     cmd = [
         "--",
@@ -144,7 +152,7 @@ def add_instance_port(nb: Northbound, net: NetworkRecord, vm: InstanceRecord) ->
         "--",
         "lsp-set-port-security",
         vm.port,
-        addresses,
+        port_security,
         "--",
         "set",
         "Logical_Switch_Port",

@@ -123,6 +123,10 @@ def agent_dir(lab_dir: Path, cmp: Compute) -> Path:
     return lab_dir / cmp.name / "agent"
 
 
+def agent_log(lab_dir: Path, cmp: Compute) -> Path:
+    return lab_dir / cmp.name / "log" / "ovnmeta-agent.log"
+
+
 def agent_ini(lab_dir: Path, topo: Topology, cmp: Compute, secret: str) -> str:
     """neutron_ovn_metadata_agent.ini for one compute, in the upstream option names."""
     state = agent_dir(lab_dir, cmp)
@@ -135,7 +139,7 @@ def agent_ini(lab_dir: Path, topo: Topology, cmp: Compute, secret: str) -> str:
             "nova_metadata_protocol = http",
             f"state_path = {state}",
             f"metadata_proxy_socket = {state}/metadata_proxy",
-            f"log_file = {lab_dir / cmp.name / 'log' / 'ovnmeta-agent.log'}",
+            f"log_file = {agent_log(lab_dir, cmp)}",
             "",
             "[ovs]",
             f"ovsdb_connection = unix:{compute.db_sock(lab_dir, cmp)}",
@@ -155,19 +159,20 @@ def agent_config(lab_dir: Path, cmp: Compute) -> Path:
     return agent_dir(lab_dir, cmp) / "neutron_ovn_metadata_agent.ini"
 
 
-def write_agent_config(lab_dir: Path, topo: Topology, cmp: Compute) -> Path:
+def write_agent_config(
+    lab_dir: Path, topo: Topology, cmp: Compute, secret: str | None = None
+) -> Path:
     agent_dir(lab_dir, cmp).mkdir(parents=True, exist_ok=True)
     path = agent_config(lab_dir, cmp)
-    path.write_text(agent_ini(lab_dir, topo, cmp, write_secret(lab_dir)))
+    path.write_text(agent_ini(lab_dir, topo, cmp, secret or write_secret(lab_dir)))
     return path
 
 
-def start_agent(lab_dir: Path, topo: Topology, cmp: Compute, extra: Sequence[str] = ()) -> int:
-    config = write_agent_config(lab_dir, topo, cmp)
+def start_agent(lab_dir: Path, topo: Topology, cmp: Compute, secret: str | None = None) -> int:
+    """Start (or restart) the agent; `secret` overrides the lab's shared secret."""
+    config = write_agent_config(lab_dir, topo, cmp, secret)
     return spawn(
-        compute.nsenter_argv(
-            lab_dir, cmp, [*OVNMETA, "agent", "--config-file", str(config), *extra]
-        ),
+        compute.nsenter_argv(lab_dir, cmp, [*OVNMETA, "agent", "--config-file", str(config)]),
         pidfile=agent_pidfile(lab_dir, cmp),
         log=lab_dir / cmp.name / "log" / "ovnmeta-agent.stderr",
     )
@@ -183,8 +188,9 @@ def wait_agent_registered(lab_dir: Path, nb, cmp: Compute, timeout: float = 30) 
             log = lab_dir / cmp.name / "log" / "ovnmeta-agent.stderr"
             lines = log.read_text(errors="replace").strip().splitlines() or ["no output"]
             raise LabError(f"the metadata agent on {cmp.name} exited: {lines[-1]}")
-        ids = nb.sbctl("--bare", "--columns=external_ids", "find", "Chassis_Private",
-                       f"name={cmp.chassis}")
+        ids = nb.sbctl(
+            "--bare", "--columns=external_ids", "find", "Chassis_Private", f"name={cmp.chassis}"
+        )
         return "neutron:ovn-metadata-id" in ids and socket.exists()
 
     wait_until(f"the metadata agent on {cmp.name} to register", registered, timeout)
