@@ -7,9 +7,12 @@ BIN := $(VENV)/bin
 setup:
 	@scripts/setup
 
+# The agent's single-node tests isolate their pytest process in private mount and network
+# namespaces, so they run in a pytest of their own.
 test: setup
 	$(BIN)/ruff check src tests
-	$(BIN)/pytest
+	$(BIN)/pytest --ignore=tests/integration/agent
+	$(BIN)/pytest tests/integration/agent
 
 unit: setup
 	$(BIN)/pytest tests/unit
