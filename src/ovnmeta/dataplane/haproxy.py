@@ -127,8 +127,12 @@ class Edge:
             self._start()
         else:
             os.kill(self._pid, signal.SIGUSR2)  # type: ignore[arg-type]
-            logger.info("edge haproxy %d reloaded: %d networks (config check %.0f ms)",
-                        self._pid, len(frontends), checked_ms)
+            logger.info(
+                "edge haproxy %d reloaded: %d networks (config check %.0f ms)",
+                self._pid,
+                len(frontends),
+                checked_ms,
+            )
         self._text = text
         return True
 
