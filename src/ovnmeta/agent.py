@@ -367,13 +367,16 @@ class Agent:
     ) -> None:
         if not forced and self.applied.get(net) == spec and net in self.frontends:
             return
+        t0 = time.monotonic()
         bridge = await self._bridge()
         seen = await asyncio.to_thread(
             observe.observe, spec.namespace, (spec.veth_outer,), self.ovs.ports_of
         )
         actions = plan.plan(spec, seen, bridge)
+        t1 = time.monotonic()
         if actions:
             await asyncio.to_thread(apply.apply, actions, self.ovs)
+        t2 = time.monotonic()
         self.frontends[net] = Frontend(net, spec.namespace, spec.veth_inner, spec.ipv6)
         await self._commit_edge()
         self.applied[net] = spec
@@ -381,10 +384,15 @@ class Agent:
             elapsed = time.monotonic() - requested
             self.metrics.provision.observe(elapsed)
             log.info(
-                "[net %s] provisioned in %.0f ms (%d actions)",
+                "[net %s] provisioned in %.0f ms (%d actions; queued %.0f, observe %.0f, "
+                "apply %.0f, edge %.0f)",
                 net[:8],
                 elapsed * 1000,
                 len(actions),
+                (t0 - requested) * 1000,
+                (t1 - t0) * 1000,
+                (t2 - t1) * 1000,
+                (time.monotonic() - t2) * 1000,
             )
 
     async def _bridge(self) -> str:
