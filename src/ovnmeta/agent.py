@@ -100,7 +100,7 @@ class Agent:
             registration.agent_id(self.identity.system_id),
         )
         self.frontends = await asyncio.to_thread(self.edge.adopt)
-        self._tasks.append(asyncio.create_task(self._edge_committer(), name="edge"))
+        self._spawn(self._edge_committer(), name="edge")
         for net, fe in self.frontends.items():
             self.namer.adopt(net, fe.interface)
         self.metrics.serve(self.settings.agent.metrics_host, self.settings.agent.metrics_port)
@@ -110,7 +110,7 @@ class Agent:
 
         self.sb = client.SbClient(self.settings.sb, self.identity.system_id, sink)
         await self._until_ok("southbound", lambda: asyncio.to_thread(self.sb.connect))
-        self._tasks.append(asyncio.create_task(self._consume(), name="sb-changes"))
+        self._spawn(self._consume(), name="sb-changes")
         await self._wait_or_stop(self._loaded)
         if self._stop.is_set():
             return
@@ -119,8 +119,8 @@ class Agent:
             self.settings.proxy, self.index, self.metrics.observe_request, listener
         )
         await self.proxy.start()
-        self._tasks.append(asyncio.create_task(self._supervise(), name="supervise"))
-        self._tasks.append(asyncio.create_task(self._write_status(), name="status"))
+        self._spawn(self._supervise(), name="supervise")
+        self._spawn(self._write_status(), name="status")
 
     def _listener(self) -> socket.socket:
         """The listening socket, kept open across agent restarts by proxy.holder."""
@@ -149,6 +149,11 @@ class Agent:
             await asyncio.to_thread(self.sb.close)
         await asyncio.to_thread(self.ovs.close)
         self._dump_status()
+
+    def _spawn(self, coro, name: str | None = None) -> None:
+        """Start a background task we cancel at shutdown; finished ones are dropped."""
+        self._tasks = [t for t in self._tasks if not t.done()]
+        self._tasks.append(asyncio.create_task(coro, name=name))
 
     def _on_signal(self, sig: signal.Signals) -> None:
         self._signals += 1
@@ -274,7 +279,7 @@ class Agent:
     def _heartbeat(self, nb_cfg: int) -> None:
         delay = self.heartbeat.observe(nb_cfg)
         if delay is not None:
-            self._tasks.append(asyncio.create_task(self._write_heartbeat(delay)))
+            self._spawn(self._write_heartbeat(delay))
 
     async def _write_heartbeat(self, delay: float) -> None:
         await asyncio.sleep(delay)
@@ -307,7 +312,7 @@ class Agent:
         self._force |= nets
         for net in sorted(stale) + sorted(nets - stale):  # teardown first
             self._request(net)
-        self._tasks.append(asyncio.create_task(self._log_sync(len(nets), time.monotonic())))
+        self._spawn(self._log_sync(len(nets), time.monotonic()))
 
     async def _log_sync(self, count: int, started: float) -> None:
         await self.scheduler.wait_idle()
@@ -362,13 +367,16 @@ class Agent:
     ) -> None:
         if not forced and self.applied.get(net) == spec and net in self.frontends:
             return
+        t0 = time.monotonic()
         bridge = await self._bridge()
         seen = await asyncio.to_thread(
             observe.observe, spec.namespace, (spec.veth_outer,), self.ovs.ports_of
         )
         actions = plan.plan(spec, seen, bridge)
+        t1 = time.monotonic()
         if actions:
             await asyncio.to_thread(apply.apply, actions, self.ovs)
+        t2 = time.monotonic()
         self.frontends[net] = Frontend(net, spec.namespace, spec.veth_inner, spec.ipv6)
         await self._commit_edge()
         self.applied[net] = spec
@@ -376,10 +384,15 @@ class Agent:
             elapsed = time.monotonic() - requested
             self.metrics.provision.observe(elapsed)
             log.info(
-                "[net %s] provisioned in %.0f ms (%d actions)",
+                "[net %s] provisioned in %.0f ms (%d actions; queued %.0f, observe %.0f, "
+                "apply %.0f, edge %.0f)",
                 net[:8],
                 elapsed * 1000,
                 len(actions),
+                (t0 - requested) * 1000,
+                (t1 - t0) * 1000,
+                (t2 - t1) * 1000,
+                (time.monotonic() - t2) * 1000,
             )
 
     async def _bridge(self) -> str:

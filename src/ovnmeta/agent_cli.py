@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import sys
 
 from ovnmeta import config, logs, status
 
@@ -80,3 +81,10 @@ def run_status(args: argparse.Namespace) -> int:
     else:
         print(status.render_table(s))
     return 0 if s["agent_running"] else 1
+
+
+def neutron_main() -> int:
+    """`neutron-ovn-metadata-agent --config-file F [--config-dir D]`: `ovnmeta agent`."""
+    from ovnmeta import cli
+
+    return cli.main(["agent", *sys.argv[1:]])

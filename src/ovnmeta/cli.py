@@ -39,8 +39,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
-
-
-def neutron_ovn_metadata_agent() -> int:
-    """`neutron-ovn-metadata-agent [ARGS]` = `ovnmeta agent [ARGS]` (deployment.md section 6)."""
-    return main(["agent", *sys.argv[1:]])

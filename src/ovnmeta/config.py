@@ -343,6 +343,7 @@ def _build(conf: cfg.ConfigOpts) -> Settings:
         ),
         rate_limit=rate,
     )
+    _check_socket_paths(proxy.metadata_proxy_socket, edge.state_dir)
     agent = AgentSettings(
         state_path=state_path,
         agent_down_time=check_positive("agent_down_time", conf.agent_down_time),
@@ -384,6 +385,23 @@ def _build(conf: cfg.ConfigOpts) -> Settings:
         proxy=proxy,
         edge=edge,
     )
+
+
+SUN_PATH_MAX = 107  # sockaddr_un.sun_path is 108 bytes, NUL included
+
+
+def _check_socket_paths(proxy_socket: str, edge_dir: str) -> None:
+    longest = os.path.join(edge_dir, "health.sock")  # the longest socket under state_path
+    if len(longest.encode()) > SUN_PATH_MAX:
+        raise ConfigError(
+            f"state_path: too long: {longest!r} would exceed the {SUN_PATH_MAX}-byte limit of "
+            "a UNIX socket path"
+        )
+    if len(proxy_socket.encode()) > SUN_PATH_MAX:
+        raise ConfigError(
+            f"metadata_proxy_socket: {proxy_socket!r} is longer than {SUN_PATH_MAX} bytes, "
+            "the limit of a UNIX socket path"
+        )
 
 
 def check_files(settings: Settings) -> None:

@@ -109,6 +109,8 @@ def test_ipv6_nova_host_is_bracketed(tmp_path):
         ("[ovs]\novsdb_connection = bogus\n", "ovsdb_connection"),
         ("[metadata_rate_limiting]\nip_versions = 5\n", "ip_versions"),
         ("[metadata_haproxy]\ntimeout_server = 0\n", "timeout_server"),
+        ("[DEFAULT]\nstate_path = /" + "x" * 100 + "\n", "state_path"),
+        ("[DEFAULT]\nmetadata_proxy_socket = /" + "s" * 120 + "\n", "metadata_proxy_socket"),
     ],
     ids=lambda v: v if "\n" not in v else None,
 )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import ipaddress
 import logging
@@ -26,57 +25,94 @@ class Ports(Protocol):
     def unplug(self, bridge: str, port: str) -> None: ...
 
 
+NETLINK = (a.DeleteLink, a.CreateVeth, a.SetLink, a.DisableTxChecksum, a.SetAddresses)
+
+
 def apply(actions: Iterable[a.Action], ports: Ports) -> None:
-    for action in actions:
-        logger.debug("applying %r", action)
+    """Consecutive netlink actions on the same namespace share one thread and one socket
+    (joining a namespace and opening a socket cost more than the action itself)."""
+    for group in _groups(list(actions)):
+        logger.debug("applying %r", group)
         try:
-            _apply_one(action, ports)
+            _apply_group(group, ports)
         except NetlinkError as exc:
-            where = getattr(action, "namespace", None)
-            raise NamespaceError(f"{where or 'root netns'}: {action!r} failed: {exc}") from exc
+            where = getattr(group[0], "namespace", None)
+            raise NamespaceError(f"{where or 'root netns'}: {group!r} failed: {exc}") from exc
 
 
-def _apply_one(action: a.Action, ports: Ports) -> None:
-    match action:
+def _netns_of(action: a.Action) -> str | None:
+    """Where the action's netlink socket must live (CreateVeth works from the root side)."""
+    return None if isinstance(action, a.CreateVeth) else action.namespace  # type: ignore[union-attr]
+
+
+def _groups(actions: list[a.Action]) -> list[list[a.Action]]:
+    groups: list[list[a.Action]] = []
+    for action in actions:
+        last = groups[-1] if groups else None
+        if (
+            last is not None
+            and isinstance(action, NETLINK)
+            and isinstance(last[0], NETLINK)
+            and _netns_of(action) == _netns_of(last[0])
+        ):
+            last.append(action)
+        else:
+            groups.append([action])
+    return groups
+
+
+def _apply_group(group: list[a.Action], ports: Ports) -> None:
+    first = group[0]
+    match first:
         case a.DeleteNamespace(namespace=ns):
             netns.remove(ns)
         case a.CreateNamespace(namespace=ns):
             netns.create(ns)
-            # loopback up, as upstream does: probes from inside the namespace work
-            netns.run_in(ns, lambda ipr: ipr.link("set", index=1, state="up"))
-        case a.DeleteLink(name=name, namespace=ns):
-            with contextlib.suppress(FileNotFoundError, netns.Broken):
-                netns.run_in(ns, lambda ipr: _delete_link(ipr, name))
-        case a.CreateVeth(outer=outer, inner=inner, namespace=ns):
-            netns.run_in(
-                None,
-                lambda ipr: ipr.link(
-                    "add",
-                    ifname=outer,
-                    kind="veth",
-                    peer={"ifname": inner, "net_ns_fd": netns.path_of(ns)},
-                ),
-            )
-        case a.SetLink(name=name, namespace=ns, mac=mac, mtu=mtu, up=up):
-            netns.run_in(ns, lambda ipr: _set_link(ipr, name, ns, mac, mtu, up))
-        case a.DisableTxChecksum(name=name, namespace=ns):
-            netns.set_tx_checksum(ns, name, False)
-        case a.SetAddresses(name=name, namespace=ns, add=add, remove=remove):
-
-            def addresses(ipr) -> None:
-                index = _index(ipr, name, ns)
-                for cidr in remove:
-                    _addr(ipr, "del", index, cidr)
-                for cidr in add:
-                    _addr(ipr, "add", index, cidr)
-
-            netns.run_in(ns, addresses)
         case a.PlugPort(bridge=bridge, port=port, iface_id=iface_id):
             ports.plug(bridge, port, iface_id)
         case a.UnplugPort(bridge=bridge, port=port):
             ports.unplug(bridge, port)
+        case _ if isinstance(first, NETLINK):
+            ns = _netns_of(first)
+
+            def run(ipr) -> None:
+                for action in group:
+                    _netlink(ipr, action)
+
+            try:
+                netns.run_in(ns, run)
+            except (FileNotFoundError, netns.Broken):
+                # Only a delete may find its namespace gone (nothing left to delete).
+                if not all(isinstance(x, a.DeleteLink) for x in group):
+                    raise
         case _:
-            raise AssertionError(f"unexpected action {action!r}")
+            raise AssertionError(f"unexpected action {first!r}")
+
+
+def _netlink(ipr, action: a.Action) -> None:
+    match action:
+        case a.DeleteLink(name=name):
+            _delete_link(ipr, name)
+        case a.CreateVeth(outer=outer, inner=inner, namespace=ns):
+            ipr.link(
+                "add",
+                ifname=outer,
+                kind="veth",
+                peer={"ifname": inner, "net_ns_fd": netns.path_of(ns)},
+            )
+        case a.SetLink(name=name, namespace=ns, mac=mac, mtu=mtu, up=up):
+            _set_link(ipr, name, ns, mac, mtu, up)
+        case a.DisableTxChecksum(name=name, namespace=ns):
+            try:
+                netns.set_tx_checksum_here(name, False)
+            except OSError as exc:
+                raise NamespaceError(f"{ns}: cannot turn tx checksum off on {name}: {exc}") from exc
+        case a.SetAddresses(name=name, namespace=ns, add=add, remove=remove):
+            index = _index(ipr, name, ns)
+            for cidr in remove:
+                _addr(ipr, "del", index, cidr)
+            for cidr in add:
+                _addr(ipr, "add", index, cidr)
 
 
 def _delete_link(ipr, name: str) -> None:

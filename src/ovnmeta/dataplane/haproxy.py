@@ -105,7 +105,9 @@ class Edge:
         os.makedirs(self._s.state_dir, exist_ok=True)
         candidate = self.config_path + ".new"
         _write(candidate, text)
+        started = time.monotonic()
         self._check(candidate)
+        checked_ms = (time.monotonic() - started) * 1000
         os.replace(candidate, self.config_path)
         _write(
             self.networks_path,
@@ -125,7 +127,12 @@ class Edge:
             self._start()
         else:
             os.kill(self._pid, signal.SIGUSR2)  # type: ignore[arg-type]
-            logger.info("edge haproxy %d reloaded: %d networks", self._pid, len(frontends))
+            logger.info(
+                "edge haproxy %d reloaded: %d networks (config check %.0f ms)",
+                self._pid,
+                len(frontends),
+                checked_ms,
+            )
         self._text = text
         return True
 

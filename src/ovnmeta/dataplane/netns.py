@@ -172,17 +172,11 @@ def _ethtool(sock: socket.socket, ifname: str, cmd: int, data: int = 0) -> int:
     return buf[1]
 
 
-def set_tx_checksum(name: str, ifname: str, enabled: bool) -> None:
-    """SIOCETHTOOL ETHTOOL_STXCSUM on the interface inside `name` (what `ethtool -K tx` does)."""
-
-    def run() -> None:
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-            _ethtool(sock, ifname, ETHTOOL_STXCSUM, int(enabled))
-
-    try:
-        in_namespace(name, run)
-    except OSError as exc:
-        raise NamespaceError(f"{name}: cannot turn tx checksum off on {ifname}: {exc}") from exc
+def set_tx_checksum_here(ifname: str, enabled: bool) -> None:
+    """SIOCETHTOOL ETHTOOL_STXCSUM (what `ethtool -K <if> tx off` does), on an interface of the
+    calling thread's netns: the ioctl acts in the netns of the socket it is issued on."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        _ethtool(sock, ifname, ETHTOOL_STXCSUM, int(enabled))
 
 
 def tx_checksum_off_here(ifnames: list[str]) -> frozenset[str]:

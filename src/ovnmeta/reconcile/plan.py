@@ -38,7 +38,8 @@ def _provision(spec: NetworkSpec, seen: ObservedNetwork, bridge: str) -> list[a.
         out.append(a.DeleteNamespace(spec.namespace))
         seen = ObservedNetwork(namespace=spec.namespace, state=NamespaceState.ABSENT)
         state = NamespaceState.ABSENT
-    if state is NamespaceState.ABSENT:
+    created = state is NamespaceState.ABSENT
+    if created:
         out.append(a.CreateNamespace(spec.namespace))
 
     # Veths other than the wanted pair (a renamed pair after a clash, leftovers) go away.
@@ -57,9 +58,13 @@ def _provision(spec: NetworkSpec, seen: ObservedNetwork, bridge: str) -> list[a.
             out.append(a.DeleteLink(inner.name, spec.namespace))
         if outer is not None:  # an orphaned root end would make the create fail
             out.append(a.DeleteLink(outer.name, None))
+        # Root-side steps first, then everything inside the namespace, so the applier can run
+        # each group through one netlink socket.
         out.append(a.CreateVeth(spec.veth_outer, spec.veth_inner, spec.namespace))
-        out.append(a.SetLink(spec.veth_inner, spec.namespace, mac=spec.mac, mtu=mtu))
         out.append(a.SetLink(spec.veth_outer, None, mtu=mtu))
+        if created:  # loopback up, as upstream: probes from inside the namespace work
+            out.append(a.SetLink("lo", spec.namespace))
+        out.append(a.SetLink(spec.veth_inner, spec.namespace, mac=spec.mac, mtu=mtu))
         out.append(a.DisableTxChecksum(spec.veth_inner, spec.namespace))
         out.append(_addresses(spec, None))
     else:

@@ -31,14 +31,18 @@ GOOD = ObservedNetwork(
     (("br-int", "tapf3dc8112-20", "mp1"),),
 )
 
-BUILD = (
+ROOT_SIDE = (
     a.CreateVeth("tapf3dc8112-20", "tapf3dc8112-21", NS),
-    a.SetLink("tapf3dc8112-21", NS, mac=MAC, mtu=1442),
     a.SetLink("tapf3dc8112-20", None, mtu=1442),
+)
+NS_SIDE = (
+    a.SetLink("tapf3dc8112-21", NS, mac=MAC, mtu=1442),
     a.DisableTxChecksum("tapf3dc8112-21", NS),
     a.SetAddresses("tapf3dc8112-21", NS, ("10.0.0.2/24", "169.254.169.254/32"), ()),
     a.PlugPort("br-int", "tapf3dc8112-20", "mp1"),
 )
+BUILD = (*ROOT_SIDE, *NS_SIDE)
+FRESH = (a.CreateNamespace(NS), *ROOT_SIDE, a.SetLink("lo", NS), *NS_SIDE)
 
 
 def replace(obj, **kw):
@@ -49,12 +53,12 @@ def replace(obj, **kw):
 
 CASES = [
     ("adopt-matching-state", SPEC, GOOD, ()),
-    ("build-from-scratch", SPEC, absent(NS), (a.CreateNamespace(NS), *BUILD)),
+    ("build-from-scratch", SPEC, absent(NS), FRESH),
     (
         "broken-namespace-recreated",
         SPEC,
         ObservedNetwork(NS, NamespaceState.BROKEN),
-        (a.DeleteNamespace(NS), a.CreateNamespace(NS), *BUILD),
+        (a.DeleteNamespace(NS), *FRESH),
     ),
     (
         "orphaned-root-end-deleted-first",
