@@ -190,10 +190,12 @@ class Lab:
         list(pool.map(lambda c: central.create_node(self.dir, topo, c), topo.controllers))
 
     def _start_metadata_services(self, topo: Topology, pool: ThreadPoolExecutor) -> None:
-        for ctl in topo.controllers:
-            services.start_metadata_api(self.dir, ctl)
-        for cmp in topo.computes:
-            services.start_agent(self.dir, topo, cmp)
+        """Step 4: render each node's config from its deployment parameters, then start the
+        metadata API on every controller and the agent on every compute (never both)."""
+        services.write_secret(self.dir)
+        starts = [lambda c=c: services.start_metadata_api(self.dir, c) for c in topo.controllers]
+        starts += [lambda c=c: services.start_agent(self.dir, topo, c) for c in topo.computes]
+        list(pool.map(lambda start: start(), starts))
         list(pool.map(lambda c: services.wait_metadata_api(self.dir, c), topo.controllers))
         nb = logical.Northbound(self.dir, topo)
         list(pool.map(lambda c: services.wait_agent_registered(self.dir, nb, c), topo.computes))
@@ -414,6 +416,15 @@ class Lab:
         return run(argv, netns=node_netns, timeout=timeout)
 
     # --- ovnmeta's services ----------------------------------------------------------------
+
+    def stop_ovn_controller(self, compute_ref: str | int) -> None:
+        cmp = self.topology().compute(compute_ref)
+        pid = owned_pid(dict(compute.daemons(self.dir, cmp))["ovn-controller"], str(self.dir))
+        if pid is not None:
+            stop([pid])
+
+    def start_ovn_controller(self, compute_ref: str | int) -> None:
+        compute.start_ovn_controller(self.dir, self.topology().compute(compute_ref))
 
     def agent_pid(self, compute_ref: str | int) -> int | None:
         return services.agent_pid(self.dir, self.topology().compute(compute_ref))

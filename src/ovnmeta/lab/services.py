@@ -6,6 +6,7 @@ mount namespace (its own /run/netns); it reaches the metadata API on ctl1 over t
 All API instances share one SQLite store in the lab directory and one shared secret.
 """
 
+import json
 import secrets
 import sys
 from collections.abc import Mapping, Sequence
@@ -45,24 +46,51 @@ def api_pidfile(lab_dir: Path, ctl: Controller) -> Path:
     return lab_dir / ctl.name / "metadata-api.pid"
 
 
-def start_metadata_api(lab_dir: Path, ctl: Controller) -> None:
-    write_secret(lab_dir)
-    node = lab_dir / ctl.name
-    spawn(
+def config_dir(lab_dir: Path, node: str) -> Path:
+    """A node's rendered configuration, as /etc/neutron.conf.d would be on a host."""
+    return lab_dir / node / "etc"
+
+
+def render_config(lab_dir: Path, role: str, node: str, params: dict) -> Path:
+    """Deploy as production does: a parameters file rendered by `ovnmeta config render`,
+    which validates it (secret, hosts, remotes) before writing the role's files."""
+    deploy = lab_dir / node / "deploy"
+    deploy.mkdir(parents=True, exist_ok=True)
+    params_file = deploy / "params.json"
+    params_file.write_text(json.dumps(params, indent=2))
+    params_file.chmod(0o600)
+    run(
         [
             *OVNMETA,
-            "metadata-api",
-            "--db",
-            str(store_path(lab_dir)),
-            "--listen",
-            ctl.ip,
-            "--port",
-            str(API_PORT),
-            "--shared-secret-file",
-            str(secret_file(lab_dir)),
-        ],
+            "config",
+            "render",
+            "--role",
+            role,
+            "--params",
+            str(params_file),
+            "--out",
+            str(config_dir(lab_dir, node)),
+            "--conf-d",
+        ]
+    )
+    return config_dir(lab_dir, node)
+
+
+def controller_params(lab_dir: Path, ctl: Controller, secret: str) -> dict:
+    return {
+        "shared_secret": secret,
+        "metadata_api": {"listen": ctl.ip, "port": API_PORT, "db_path": str(store_path(lab_dir))},
+    }
+
+
+def start_metadata_api(lab_dir: Path, ctl: Controller) -> None:
+    etc = render_config(
+        lab_dir, "controller", ctl.name, controller_params(lab_dir, ctl, write_secret(lab_dir))
+    )
+    spawn(
+        [*OVNMETA, "metadata-api", "--config-file", str(etc / "01-ovnmeta-metadata-api.conf")],
         pidfile=api_pidfile(lab_dir, ctl),
-        log=node / "metadata-api.log",
+        log=lab_dir / ctl.name / "metadata-api.log",
         netns=ctl.netns,
     )
 
@@ -127,28 +155,19 @@ def agent_log(lab_dir: Path, cmp: Compute) -> Path:
     return lab_dir / cmp.name / "log" / "ovnmeta-agent.log"
 
 
-def agent_ini(lab_dir: Path, topo: Topology, cmp: Compute, secret: str) -> str:
-    """neutron_ovn_metadata_agent.ini for one compute, in the upstream option names."""
+def compute_params(lab_dir: Path, topo: Topology, cmp: Compute, secret: str) -> dict:
     state = agent_dir(lab_dir, cmp)
-    return "\n".join(
-        [
-            "[DEFAULT]",
-            f"metadata_proxy_shared_secret = {secret}",
-            f"nova_metadata_host = {topo.controllers[0].ip}",
-            f"nova_metadata_port = {API_PORT}",
-            "nova_metadata_protocol = http",
-            f"state_path = {state}",
-            f"metadata_proxy_socket = {state}/metadata_proxy",
-            f"log_file = {agent_log(lab_dir, cmp)}",
-            "",
-            "[ovs]",
-            f"ovsdb_connection = unix:{compute.db_sock(lab_dir, cmp)}",
-            "",
-            "[ovn]",
-            f"ovn_sb_connection = {topo.remotes('sb')}",
-            "",
-        ]
-    )
+    return {
+        "shared_secret": secret,
+        "agent": {
+            "controller_ips": [c.ip for c in topo.controllers],
+            "metadata_host": topo.controllers[0].ip,
+            "metadata_port": API_PORT,
+            "state_path": str(state),
+            "metadata_proxy_socket": str(state / "metadata_proxy"),
+            "ovsdb_connection": f"unix:{compute.db_sock(lab_dir, cmp)}",
+        },
+    }
 
 
 def agent_pidfile(lab_dir: Path, cmp: Compute) -> Path:
@@ -156,23 +175,26 @@ def agent_pidfile(lab_dir: Path, cmp: Compute) -> Path:
 
 
 def agent_config(lab_dir: Path, cmp: Compute) -> Path:
-    return agent_dir(lab_dir, cmp) / "neutron_ovn_metadata_agent.ini"
+    """The rendered agent configuration (upstream names), in the compute's config dir."""
+    return config_dir(lab_dir, cmp.name) / "01-neutron-ovn-metadata-agent.conf"
 
 
 def write_agent_config(
     lab_dir: Path, topo: Topology, cmp: Compute, secret: str | None = None
 ) -> Path:
-    agent_dir(lab_dir, cmp).mkdir(parents=True, exist_ok=True)
-    path = agent_config(lab_dir, cmp)
-    path.write_text(agent_ini(lab_dir, topo, cmp, secret or write_secret(lab_dir)))
-    return path
+    params = compute_params(lab_dir, topo, cmp, secret or write_secret(lab_dir))
+    etc = render_config(lab_dir, "compute", cmp.name, params)
+    # Lab-only addition, merged by oslo.config's --config-dir like any conf.d fragment.
+    (etc / "99-lab-logging.conf").write_text(f"[DEFAULT]\nlog_file = {agent_log(lab_dir, cmp)}\n")
+    return etc
 
 
 def start_agent(lab_dir: Path, topo: Topology, cmp: Compute, secret: str | None = None) -> int:
-    """Start (or restart) the agent; `secret` overrides the lab's shared secret."""
-    config = write_agent_config(lab_dir, topo, cmp, secret)
+    """Start (or restart) the agent on its rendered config dir; `secret` overrides the lab's."""
+    agent_dir(lab_dir, cmp).mkdir(parents=True, exist_ok=True)
+    etc = write_agent_config(lab_dir, topo, cmp, secret)
     return spawn(
-        compute.nsenter_argv(lab_dir, cmp, [*OVNMETA, "agent", "--config-file", str(config)]),
+        compute.nsenter_argv(lab_dir, cmp, [*OVNMETA, "agent", "--config-dir", str(etc)]),
         pidfile=agent_pidfile(lab_dir, cmp),
         log=lab_dir / cmp.name / "log" / "ovnmeta-agent.stderr",
     )
