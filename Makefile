@@ -27,5 +27,7 @@ demo: setup
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache .ruff_cache
 
+# Numbers, not tests: each figure next to its goal and a baseline measured in the same run.
 bench: setup
 	$(BIN)/python bench/lab_bench.py
+	$(BIN)/python bench/agent_bench.py 200
