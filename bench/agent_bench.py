@@ -20,6 +20,8 @@ import time
 import uuid
 from pathlib import Path
 
+from benchkit import Table, in_ns
+
 from ovnmeta.lab import compute, logical, services
 from ovnmeta.lab.lab import Lab
 from ovnmeta.lab.proc import wait_until
@@ -88,22 +90,8 @@ while time.monotonic() < end:
 print(json.dumps({str(k): v for k, v in c_.items()}))
 """
 
-ROWS: list[tuple[str, str, str, str]] = []
-
-
-def row(figure: str, value: str, goal: str = "", baseline: str = "") -> None:
-    ROWS.append((figure, value, goal, baseline))
-    print(f"  {figure}: {value}  [{baseline}]", file=sys.stderr, flush=True)
-
-
-def in_ns(ns: str, *argv: str, timeout: float = 300) -> str:
-    return subprocess.run(
-        ["ip", "netns", "exec", ns, *argv],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=timeout,
-    ).stdout
+TABLE = Table()
+row = TABLE.row
 
 
 def latency(ns: str, host: str, port: int, path: str, headers=(), n: int = 300):
@@ -446,10 +434,7 @@ def main(networks: int) -> int:
     finally:
         lab.down()
 
-    head = ("FIGURE", "VALUE", "GOAL", "BASELINE (same run)")
-    widths = [max(len(r[i]) for r in [head, *ROWS]) for i in range(4)]
-    for r in [head, *ROWS]:
-        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+    TABLE.print()
     return 0
 
 

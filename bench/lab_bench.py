@@ -13,6 +13,8 @@ import sys
 import time
 import uuid
 
+from benchkit import Table, in_ns
+
 from ovnmeta.lab import compute
 from ovnmeta.lab.lab import Lab
 from ovnmeta.lab.proc import wait_until
@@ -35,12 +37,8 @@ samples.sort()
 print(statistics.median(samples), samples[int(len(samples) * 0.99) - 1])
 """
 
-ROWS: list[tuple[str, str, str, str]] = []
-
-
-def row(figure: str, value: str, goal: str = "", baseline: str = "") -> None:
-    ROWS.append((figure, value, goal, baseline))
-    print(f"  {figure}: {value}", file=sys.stderr, flush=True)
+TABLE = Table()
+row = TABLE.row
 
 
 def prefix() -> str:
@@ -60,18 +58,8 @@ def timed_up(controllers: int, computes: int, runs: int = 3) -> tuple[float, flo
     return statistics.median(ups), statistics.median(downs)
 
 
-def ns_run(ns: str, *argv: str, timeout: float = 120) -> str:
-    return subprocess.run(
-        ["ip", "netns", "exec", ns, *argv],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=timeout,
-    ).stdout
-
-
 def ping_avg(ns: str, dst: str) -> float:
-    out = ns_run(ns, "ping", "-q", "-c", "50", "-i", "0.02", dst)
+    out = in_ns(ns, "ping", "-q", "-c", "50", "-i", "0.02", dst)
     return float(out.rsplit("=", 1)[1].split("/")[1])
 
 
@@ -93,8 +81,8 @@ def http_p50_p99(client_ns: str, server_ns: str, server_ip: str) -> tuple[float,
         stderr=subprocess.DEVNULL,
     )
     try:
-        wait_until("the HTTP server", lambda: ":8080" in ns_run(server_ns, "ss", "-ltn"), 15)
-        p50, p99 = ns_run(client_ns, SERVER, "-c", CLIENT, server_ip, "300").split()
+        wait_until("the HTTP server", lambda: ":8080" in in_ns(server_ns, "ss", "-ltn"), 15)
+        p50, p99 = in_ns(client_ns, SERVER, "-c", CLIENT, server_ip, "300").split()
         return float(p50), float(p99)
     finally:
         server.kill()
@@ -184,11 +172,7 @@ def main() -> int:
         for ns in (a, b):
             subprocess.run(["ip", "netns", "delete", ns], check=False)
 
-    widths = [
-        max(len(r[i]) for r in [("FIGURE", "VALUE", "GOAL", "BASELINE"), *ROWS]) for i in range(4)
-    ]
-    for r in [("FIGURE", "VALUE", "GOAL", "BASELINE"), *ROWS]:
-        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+    TABLE.print()
     return 0
 
 
