@@ -170,6 +170,11 @@ def compute_params(lab_dir: Path, topo: Topology, cmp: Compute, secret: str) -> 
     }
 
 
+def agent_status_file(lab_dir: Path, cmp: Compute) -> Path:
+    """Kept current by the agent: `<state_path>/ovnmeta/status.json`."""
+    return agent_dir(lab_dir, cmp) / "ovnmeta" / "status.json"
+
+
 def agent_pidfile(lab_dir: Path, cmp: Compute) -> Path:
     return agent_dir(lab_dir, cmp) / "agent.pid"
 

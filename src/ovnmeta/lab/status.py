@@ -1,10 +1,11 @@
 """`ovnmeta lab status`: what runs where, with pids and health, as a dict or a table."""
 
+import json
 from typing import Any
 
 from ovnmeta.lab import central, compute, services
 from ovnmeta.lab.lab import Lab
-from ovnmeta.lab.proc import owned_pid
+from ovnmeta.lab.proc import alive, owned_pid
 
 
 def collect(lab: Lab) -> dict[str, Any]:
@@ -50,6 +51,7 @@ def collect(lab: Lab) -> dict[str, Any]:
             if pid and name == "ovn-controller":
                 health = compute.controller_status(lab.dir, cmp) or "unknown"
             daemons.append({"name": name, "pid": pid, "health": health})
+        daemons += _agent_daemons(lab, cmp)
         nodes.append(
             {
                 "name": cmp.name,
@@ -93,6 +95,32 @@ def collect(lab: Lab) -> dict[str, Any]:
             for v in st.instances.values()
         ],
     }
+
+
+def _agent_daemons(lab: Lab, cmp: compute.Compute) -> list[dict[str, Any]]:
+    """The agent and its edge, as the agent's own status file reports them."""
+    pid = services.agent_pid(lab.dir, cmp)
+    try:
+        report = json.loads(services.agent_status_file(lab.dir, cmp).read_text())
+    except (OSError, ValueError):
+        report = {}
+    nets = report.get("networks", [])
+    served = sum(1 for n in nets if n.get("served"))
+    health = "down"
+    if pid is not None:
+        health = (
+            f"sb {report.get('sb', '?')}, registered {report.get('registered', '?')}, "
+            f"{served}/{len(nets)} networks served"
+        )
+    edge = report.get("edge_pid")
+    return [
+        {"name": "ovnmeta-agent", "pid": pid, "health": health},
+        {
+            "name": "edge haproxy",
+            "pid": edge,
+            "health": "running" if edge and alive(edge) else "down",
+        },
+    ]
 
 
 def _table(rows: list[list[str]]) -> str:
