@@ -99,6 +99,7 @@ def test_healthy_compute_exits_0_quietly(lab):
     assert line.startswith("healthy: agent pid ")
     assert "southbound connected" in line and "edge haproxy pid" in line
     assert re.search(r"metadata backend http://\S+ answered 200$", line), line
+    print(f"\nhealthy: {line}")
     log_before = lab.agent_log(1)
     for _ in range(5):
         assert healthcheck(lab)[0] == 0
@@ -142,6 +143,7 @@ def test_sb_down(lab):
     try:
         line = wait_unhealthy(lab)
         assert line.startswith("unhealthy: southbound disconnected since "), line
+        print(f"\nSB down: {line}")
     finally:
         lab.start_controller_db("ctl1", "sb")
     wait_healthy(lab, timeout=90)
@@ -153,6 +155,7 @@ def test_metadata_api_down(lab):
         code, line, _ = healthcheck(lab)
         assert code != 0
         assert re.fullmatch(r"unhealthy: metadata backend http://\S+ unreachable: .+", line), line
+        print(f"\nmetadata API down: {line}")
     finally:
         lab.start_metadata_api()
     wait_healthy(lab)
@@ -169,6 +172,7 @@ def test_edge_proxy_killed(lab):
     assert code != 0, line
     assert re.fullmatch(rf"unhealthy: edge haproxy (pid {old} not running|.*)", line), line
     assert "edge haproxy" in line
+    print(f"\nedge killed: {line}")
     wait_healthy(lab, timeout=30)  # restarted by the agent
     assert edge_pid(lab) != old
 
@@ -184,6 +188,7 @@ def test_ovs_db_down(lab):
             r"unhealthy: OVS DB unix:\S+ not answering: no answer within 2 s", line
         ), line
         assert wall < 5
+        print(f"\nOVS DB down: {line} ({wall:.1f} s)")
     finally:
         os.kill(pid, signal.SIGCONT)
     wait_healthy(lab)
