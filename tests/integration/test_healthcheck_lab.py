@@ -99,7 +99,7 @@ def test_healthy_compute_exits_0_quietly(lab):
     assert line.startswith("healthy: agent pid ")
     assert "southbound connected" in line and "edge haproxy pid" in line
     assert re.search(r"metadata backend http://\S+ answered 200$", line), line
-    print(f"\nhealthy: {line}")
+    print(f"\n{line}")
     log_before = lab.agent_log(1)
     for _ in range(5):
         assert healthcheck(lab)[0] == 0
