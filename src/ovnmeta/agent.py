@@ -512,17 +512,28 @@ class Agent:
     async def _write_status(self) -> None:
         """On change, at most twice a second; otherwise every STATUS_HEARTBEAT_S, so that
         `updated_at` tells `ovnmeta healthcheck` the agent's loop is alive."""
+        failed = False
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._status_dirty.wait(), STATUS_HEARTBEAT_S)
             self._status_dirty.clear()
-            await asyncio.to_thread(self._dump_status)
+            snapshot = self.status()  # on the loop: the dicts cannot change under it
+            try:
+                await asyncio.to_thread(self._dump_status, snapshot)
+            except OSError as exc:  # a full disk must not end the heartbeat for good
+                if not failed:
+                    logger.warning("cannot write the status file: %s (retrying)", exc)
+                failed = True
+            else:
+                if failed:
+                    logger.info("status file written again")
+                failed = False
             await asyncio.sleep(0.5)
 
-    def _dump_status(self) -> None:
+    def _dump_status(self, snapshot: dict | None = None) -> None:
         path = self.settings.agent.status_file
         os.makedirs(os.path.dirname(path), exist_ok=True)
         tmp = f"{path}.tmp"
         with open(tmp, "w") as f:
-            json.dump(self.status(), f, indent=1)
+            json.dump(self.status() if snapshot is None else snapshot, f, indent=1)
         os.replace(tmp, path)
