@@ -191,6 +191,8 @@ class ProxyServer:
                 await resp.read()
         except TimeoutError:
             error = f"no answer within {probe.TIMEOUT_S:g}s"
+        except aiohttp.ClientConnectorError as exc:
+            error = str(exc.os_error) or type(exc.os_error).__name__  # without "ssl:default"
         except aiohttp.ClientError as exc:
             error = str(exc) or type(exc).__name__
         answer = probe.answer(url, status, error)
