@@ -41,6 +41,7 @@ logger = logging.getLogger(__name__)
 EDGE_CHECK_INTERVAL_S = 5.0
 EDGE_BATCH_S = 0.01
 DRAIN_TIMEOUT_S = 10.0
+STATUS_HEARTBEAT_S = 5.0  # the status file is rewritten at least this often (`healthcheck`)
 
 
 class Agent:
@@ -57,6 +58,7 @@ class Agent:
         self.frontends: dict[NetworkId, Frontend] = {}
         self.applied: dict[NetworkId, NetworkSpec] = {}
         self.sb_state = "connecting"
+        self.sb_since = time.time()  # when sb_state last changed
         self.registered = False
         jitter_max = registration.max_jitter_s(settings.agent.agent_down_time)
         self.heartbeat = registration.Heartbeat(jitter=lambda: random.randint(0, jitter_max))
@@ -82,6 +84,7 @@ class Agent:
             loop.add_signal_handler(sig, self._on_signal, sig)
         started = time.monotonic()
         os.makedirs(self.settings.agent.state_path, exist_ok=True)
+        self._spawn(self._write_status(), name="status")  # fresh while we wait for OVS/SB
         try:
             await self._startup(loop)
             logger.info("agent ready in %.3fs", time.monotonic() - started)
@@ -120,7 +123,6 @@ class Agent:
         )
         await self.proxy.start()
         self._spawn(self._supervise(), name="supervise")
-        self._spawn(self._write_status(), name="status")
 
     def _listener(self) -> socket.socket:
         """The listening socket, kept open across agent restarts by proxy.holder."""
@@ -223,7 +225,7 @@ class Agent:
         match change:
             case changes.Snapshot():
                 self.index.apply(change)
-                self.sb_state = "connected"
+                self._set_sb_state("connected")
                 self.metrics.sb_connected.set(1)
                 logger.info(
                     "southbound %s: %d ports, %d networks",
@@ -238,7 +240,7 @@ class Agent:
                 if change.chassis_private_nb_cfg is not None:
                     await self._register(change.chassis_private_nb_cfg)
             case changes.Disconnected():
-                self.sb_state = "disconnected"
+                self._set_sb_state("disconnected")
                 self.metrics.sb_connected.set(0)
                 logger.warning("southbound connection lost; reconnecting")
             case changes.ChassisPrivateCreated(nb_cfg=nb_cfg):
@@ -255,6 +257,10 @@ class Agent:
                 for net in self.index.apply(change):
                     self._request(net)
         self._status_dirty.set()
+
+    def _set_sb_state(self, state: str) -> None:
+        if state != self.sb_state:
+            self.sb_state, self.sb_since = state, time.time()
 
     @property
     def _own(self) -> str:
@@ -482,6 +488,7 @@ class Agent:
             "bridge": self.identity.bridge if self.identity else None,
             "agent_id": registration.agent_id(self._own) if self.identity else None,
             "sb": self.sb_state,
+            "sb_since": self.sb_since,
             "registered": self.registered,
             "sb_cfg": self.heartbeat.written,
             "edge_pid": self.edge.pid,
@@ -503,16 +510,30 @@ class Agent:
         }
 
     async def _write_status(self) -> None:
+        """On change, at most twice a second; otherwise every STATUS_HEARTBEAT_S, so that
+        `updated_at` tells `ovnmeta healthcheck` the agent's loop is alive."""
+        failed = False
         while True:
-            await self._status_dirty.wait()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._status_dirty.wait(), STATUS_HEARTBEAT_S)
             self._status_dirty.clear()
-            await asyncio.to_thread(self._dump_status)
-            await asyncio.sleep(0.5)  # at most two writes a second
+            snapshot = self.status()  # on the loop: the dicts cannot change under it
+            try:
+                await asyncio.to_thread(self._dump_status, snapshot)
+            except OSError as exc:  # a full disk must not end the heartbeat for good
+                if not failed:
+                    logger.warning("cannot write the status file: %s (retrying)", exc)
+                failed = True
+            else:
+                if failed:
+                    logger.info("status file written again")
+                failed = False
+            await asyncio.sleep(0.5)
 
-    def _dump_status(self) -> None:
+    def _dump_status(self, snapshot: dict | None = None) -> None:
         path = self.settings.agent.status_file
         os.makedirs(os.path.dirname(path), exist_ok=True)
         tmp = f"{path}.tmp"
         with open(tmp, "w") as f:
-            json.dump(self.status(), f, indent=1)
+            json.dump(self.status() if snapshot is None else snapshot, f, indent=1)
         os.replace(tmp, path)

@@ -9,7 +9,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from ovnmeta import __version__, agent_cli, demo
+from ovnmeta import __version__, agent_cli, demo, healthcheck_cli
 from ovnmeta.deploy import cli as deploy_cli
 from ovnmeta.errors import OvnmetaError
 from ovnmeta.lab import cli as lab_cli
@@ -23,6 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"ovnmeta {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     agent_cli.register(subparsers)
+    healthcheck_cli.register(subparsers)
     lab_cli.register(subparsers)
     metadata_api_cli.register(subparsers)
     deploy_cli.register(subparsers)

@@ -23,6 +23,8 @@ PURE = [
     "proxy/lookup.py",
     "proxy/forward.py",
     "proxy/reply.py",
+    "proxy/probe.py",
+    "health.py",
 ]
 FORBIDDEN_IN_PURE = {
     "asyncio",
@@ -73,3 +75,12 @@ def test_package_boundaries():
             ), rel
         if rel not in ("cli.py", "agent_cli.py", "__main__.py"):
             assert not any(m in ("ovnmeta.agent", "ovnmeta.cli") for m in mods), rel
+
+
+def test_healthcheck_stays_light_and_never_talks_to_the_sb():
+    """It runs every 30 s on every compute: no SB client, no heavy libraries."""
+    heavy = ("ovnmeta.sb", "ovsdbapp", "ovs", "aiohttp", "pyroute2", "ovnmeta.dataplane")
+    for rel in ("healthcheck_cli.py", "health.py", "proxy/probe.py", "agent_cli.py"):
+        mods = imports(SRC / rel)
+        bad = {m for m in mods if any(m == h or m.startswith(h + ".") for h in heavy)}
+        assert not bad, f"{rel} imports {sorted(bad)}"

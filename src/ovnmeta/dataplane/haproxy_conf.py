@@ -2,8 +2,8 @@
 
 One frontend per network, bound inside its namespace (`bind ... namespace ovnmeta-<net>`), all
 forwarding to the agent's UNIX socket. Each frontend deletes any client copy of the network,
-forwarded-for and router headers, then sets its own: a guest cannot pick another network, spoof
-its address, or trigger the two-header 400.
+forwarded-for, router and health-probe headers, then sets its own: a guest cannot pick another
+network, spoof its address, trigger the two-header 400 or send a health probe.
 """
 
 from __future__ import annotations
@@ -105,6 +105,7 @@ def _frontend(fe: Frontend, s: EdgeSettings) -> list[str]:
         "    http-request del-header X-OVN-Network-ID",
         "    http-request del-header X-Neutron-Router-ID",
         "    http-request del-header X-Forwarded-For",
+        "    http-request del-header X-Ovnmeta-Health",  # proxy.probe.HEADER: socket only
         f"    http-request set-header X-OVN-Network-ID {fe.network}",
         "    http-request set-header X-Forwarded-For %[src]",
     ]

@@ -15,7 +15,7 @@ from pathlib import Path
 from ovnmeta.errors import LabError
 from ovnmeta.lab import compute
 from ovnmeta.lab.addressing import MTU, plan_subnets
-from ovnmeta.lab.proc import owned_pid, run, spawn, wait_until
+from ovnmeta.lab.proc import alive, owned_pid, read_pid, run, spawn, wait_until
 from ovnmeta.lab.state import InstanceRecord, NetworkRecord
 from ovnmeta.lab.topology import Compute, Controller, Topology
 from ovnmeta.metadata_api.model import FixedIp, KeyPair, Vif
@@ -97,7 +97,10 @@ def start_metadata_api(lab_dir: Path, ctl: Controller) -> None:
 
 def wait_metadata_api(lab_dir: Path, ctl: Controller, timeout: float = 30) -> None:
     def listening() -> bool:
-        if owned_pid(api_pidfile(lab_dir, ctl), str(lab_dir)) is None:
+        # Not owned_pid: just after the fork the child's command line is still the parent's
+        # (no lab dir in it yet), which is not an exit.
+        pid = read_pid(api_pidfile(lab_dir, ctl))
+        if pid is None or not alive(pid):
             log = (lab_dir / ctl.name / "metadata-api.log").read_text(errors="replace")
             last = log.strip().splitlines()[-1:] or ["no output"]
             raise LabError(f"the metadata API on {ctl.name} exited: {last[0]}")

@@ -18,7 +18,7 @@ import aiohttp
 from aiohttp import web
 
 from ovnmeta.config import ProxySettings
-from ovnmeta.proxy import forward, lookup, reply, request
+from ovnmeta.proxy import forward, lookup, probe, reply, request
 
 logger = logging.getLogger(__name__)
 
@@ -92,6 +92,11 @@ class ProxyServer:
             self._session = None
 
     async def _handle(self, http: web.Request) -> web.StreamResponse:
+        if probe.is_probe(
+            http.headers.getall(probe.HEADER, []), http.headers.getall(request.NETWORK_HEADER, [])
+        ):
+            answer = await self._probe_backend()  # not a guest request: no metrics, DEBUG log
+            return web.Response(status=answer.status, headers=answer.headers, body=answer.body)
         started = time.monotonic()
         try:
             answer = await self._answer(http)
@@ -170,6 +175,29 @@ class ProxyServer:
         if hint:
             logger.warning("%s (instance %s)", hint, found.instance_id)
         return forward.relay(status, headers, body, MAX_RESPONSE_BYTES)
+
+    async def _probe_backend(self) -> reply.Reply:
+        """`ovnmeta healthcheck`: GET the backend's root `/` on the pooled session."""
+        assert self._session is not None
+        url = self._settings.nova_base_url
+        status, error = None, None
+        try:
+            async with self._session.get(
+                url + "/",
+                allow_redirects=False,
+                timeout=aiohttp.ClientTimeout(total=probe.TIMEOUT_S),
+            ) as resp:
+                status = resp.status
+                await resp.read()
+        except TimeoutError:
+            error = f"no answer within {probe.TIMEOUT_S:g}s"
+        except aiohttp.ClientConnectorError as exc:
+            error = str(exc.os_error) or type(exc.os_error).__name__  # without "ssl:default"
+        except aiohttp.ClientError as exc:
+            error = str(exc) or type(exc).__name__
+        answer = probe.answer(url, status, error)
+        logger.debug("health probe: %s", answer.body.decode())
+        return answer
 
 
 async def _read_bounded(stream: aiohttp.StreamReader, limit: int) -> bytes:

@@ -66,7 +66,9 @@ class SbIdl(connection.OvsdbIdl):
 
     def run(self) -> Any:
         result = super().run()
-        monitoring = self.state == self.IDL_S_MONITORING
+        # python-ovs stays in MONITORING while its session is down (until it reconnects):
+        # ask the session, so a lost SB shows at once (status file, `ovnmeta healthcheck`).
+        monitoring = self.state == self.IDL_S_MONITORING and self._session.is_connected()
         if monitoring and not self._monitoring:
             # A (re)connect just delivered its dump. The first time, our chassis UUID only
             # becomes known now: widen the port condition and wait for it to be acked, so the

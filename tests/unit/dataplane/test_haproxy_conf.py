@@ -6,6 +6,7 @@ import pytest
 
 from ovnmeta import config
 from ovnmeta.dataplane.haproxy_conf import Frontend, render
+from ovnmeta.proxy import probe
 
 NET = "f3dc8112-273e-4653-af3c-6069330ad350"
 NET2 = "0b1c2d3e-4f50-4617-8899-aabbccddeeff"
@@ -39,6 +40,7 @@ def test_one_frontend_per_network_sharing_one_backend(tmp_path):
     assert block.index("del-header X-OVN-Network-ID") < block.index("set-header X-OVN-Network-ID")
     assert block.index("del-header X-Forwarded-For") < block.index("set-header X-Forwarded-For")
     assert f"set-header X-OVN-Network-ID {NET}\n" in block
+    assert f"del-header {probe.HEADER}\n" in block  # only local processes may probe
     assert "timeout server 32s" in text
     assert "stick-table" not in text
 
