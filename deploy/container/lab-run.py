@@ -105,7 +105,7 @@ class Run:
         self.work = Path(tempfile.mkdtemp(prefix=f"ovnmeta-labrun-{prefix}-", dir="/var/tmp"))
         self.conf = self.work / "containers.conf"
         self.cgroup = f"{prefix}-edge"  # OVNMETA_EDGE_CGROUP: never the production name
-        self.names = [f"{prefix}-agent-a", f"{prefix}-agent-b"]
+        self.names = [f"{prefix}-agent-{x}" for x in ("a", "b", "c", "d")]
         self.started_lab = False
 
     # --- the compute ---------------------------------------------------------------------
@@ -271,7 +271,7 @@ class Run:
             ]
         )
 
-    def run_container(self, name: str) -> float:
+    def run_container(self, name: str, *extra: str) -> float:
         """podman-run-agent.sh, as shipped, on the compute; returns how long podman run took."""
         env = {
             "IMAGE": self.image,
@@ -285,7 +285,7 @@ class Run:
         p = subprocess.run(
             self.on_compute(
                 [str(HERE / "podman-run-agent.sh"), "--restart=no",
-                 "--env", f"OVNMETA_EDGE_CGROUP={self.cgroup}"]
+                 "--env", f"OVNMETA_EDGE_CGROUP={self.cgroup}", *extra]
             ),
             capture_output=True, text=True, timeout=120,
             env={**os.environ, "CONTAINERS_CONF": str(self.conf), **env},
@@ -361,7 +361,7 @@ class Run:
         return pid if alive(pid) else None
 
     def restart(self, inodes: dict[str, str], edge: int) -> None:
-        a, b = self.names
+        a, b = self.names[:2]
         holder = self.holder_pid()
         seconds = 14.0
         poller = subprocess.Popen(
@@ -435,6 +435,46 @@ class Run:
         took = self.wait_metadata(timeout=30)
         check(f"vm1 reads its metadata through {b}", True, f"{took:.2f} s")
 
+    def lone_request(self) -> subprocess.Popen:
+        return subprocess.Popen(
+            self.lab.exec_argv("vm1", ["curl", "-s", "-o", "/dev/null", "-m", "30", "-w",
+                                       "%{http_code} %{time_total}", METADATA]),
+            stdout=subprocess.PIPE, text=True,
+        )  # fmt: skip
+
+    def control(self) -> None:
+        """Control: a holder started with OVNMETA_DETACH="" stays in its container's cgroup and
+        dies with it; a request during the gap then fails at once (what the image did before
+        ovnmeta-detach). D, with the image's default, restores service."""
+        b, c, d = self.names[1:]
+        self.podman("stop", "-t", "60", b)
+        self.podman("rm", b)
+        old = self.holder_pid()
+        if old is not None:
+            os.kill(old, signal.SIGTERM)
+            wait_until("the holder to exit", lambda: not alive(old), timeout=10)
+        self.run_container(c, "--env", "OVNMETA_DETACH=")
+        wait_until(f"{c} to serve", lambda: self.metadata() == 200, timeout=60)
+        holder = self.holder_pid()
+        in_ctr = holder is not None and "libpod" in Path(f"/proc/{holder}/cgroup").read_text()
+        self.podman("stop", "-t", "60", c)
+        self.podman("rm", c)
+        gone = self.holder_pid() is None
+        lone = self.lone_request()
+        time.sleep(1.0)
+        self.run_container(d)
+        out, _ = lone.communicate(timeout=60)
+        code, _, total = out.partition(" ")
+        check(
+            'control: holder left in the container (OVNMETA_DETACH="") dies with it, and a '
+            "request in the gap fails",
+            in_ctr and gone and code != "200",
+            f"holder {holder} in container cgroup: {in_ctr}, gone after rm: {gone}; "
+            f"status {code} after {total} s",
+        )
+        took = self.wait_metadata(timeout=60)
+        check(f"{d} (image default) serves again", True, f"{took:.2f} s")
+
     def cleanup(self) -> None:
         if not self.started_lab:
             shutil.rmtree(self.work, ignore_errors=True)
@@ -477,6 +517,7 @@ class Run:
             self.check_container(a, inodes)
             edge = self.check_edge_outside(a)
             self.restart(inodes, edge)
+            self.control()
         except Fatal as exc:
             log(f"aborted: {exc}")
         except Exception as exc:  # report, then clean up
