@@ -89,12 +89,14 @@ def check(name: str, ok: bool, detail: str = "") -> bool:
 
 
 class Fatal(Exception):
-    pass
+    recorded = False  # True when a FAIL line was printed for it already
 
 
 def must(name: str, ok: bool, detail: str = "") -> None:
     if not check(name, ok, detail):
-        raise Fatal(name)
+        exc = Fatal(name)
+        exc.recorded = True
+        raise exc
 
 
 class Run:
@@ -186,9 +188,18 @@ class Run:
         )
         return int(out or 0)
 
-    def wait_metadata(self, timeout: float = 60) -> float:
+    def wait_metadata(self, timeout: float = 60, container: str | None = None) -> float:
+        """Until vm1 gets a 200; fails at once if `container` has exited."""
+
+        def served() -> bool:
+            if container is not None:
+                state = self.podman("inspect", "--format", "{{.State.Status}}", container)
+                if state.strip() != "running":
+                    raise Fatal(f"{container} is {state.strip()}, not running")
+            return self.metadata() == 200
+
         t0 = time.monotonic()
-        wait_until("metadata 200 in vm1", lambda: self.metadata() == 200, timeout=timeout)
+        wait_until("metadata 200 in vm1", served, timeout=timeout)
         return time.monotonic() - t0
 
     # --- steps ---------------------------------------------------------------------------
@@ -475,6 +486,16 @@ class Run:
         took = self.wait_metadata(timeout=60)
         check(f"{d} (image default) serves again", True, f"{took:.2f} s")
 
+    def dump_logs(self) -> None:
+        """On failure: the last lines of every container of this run that still exists."""
+        if not self.started_lab or not self.lab.dir.exists():
+            return
+        listed = self.podman("ps", "-a", "--format", "{{.Names}}", check=False).split()
+        for name in (n for n in self.names if n in listed):
+            tail = self.logs(name).strip().splitlines()[-12:]
+            print(f"--- podman logs {name} (last {len(tail)} lines)")
+            print("\n".join(f"   {line[:200]}" for line in tail))
+
     def cleanup(self) -> None:
         if not self.started_lab:
             shutil.rmtree(self.work, ignore_errors=True)
@@ -511,7 +532,7 @@ class Run:
             self.render_container_config()
             a = self.names[0]
             self.run_container(a)
-            took = self.wait_metadata(timeout=60)
+            took = self.wait_metadata(timeout=60, container=a)
             check(f"vm1 reads its metadata through the containerized agent ({a})", True,
                   f"first 200 {took:.2f} s after podman run returned")  # fmt: skip
             self.check_container(a, inodes)
@@ -519,9 +540,12 @@ class Run:
             self.restart(inodes, edge)
             self.control()
         except Fatal as exc:
-            log(f"aborted: {exc}")
+            if not exc.recorded:
+                check("aborted", False, str(exc))
+            self.dump_logs()
         except Exception as exc:  # report, then clean up
             check("unexpected error", False, f"{type(exc).__name__}: {exc}")
+            self.dump_logs()
         finally:
             try:
                 self.cleanup()
