@@ -1,5 +1,8 @@
 #!/bin/sh
-# /usr/local/bin/haproxy in the ovnmeta image (ahead of /usr/sbin/haproxy in PATH).
+# /usr/local/bin/haproxy in the ovnmeta image (ahead of /usr/sbin/haproxy in PATH), and the same
+# file as /usr/local/bin/ovnmeta-detach: `ovnmeta-detach COMMAND...` joins the cgroup, then execs
+# COMMAND. The agent starts its listening-socket holder through it (OVNMETA_DETACH in the image):
+# the holder must outlive the container too, or requests get 503 until the next agent is up.
 #
 # The agent starts ONE haproxy for all networks (the edge) in its own session. In a container
 # that is not enough to outlive the container: `podman stop` kills every process in the
@@ -18,7 +21,7 @@
 set -eu
 name=${OVNMETA_EDGE_CGROUP-ovnmeta-edge}
 
-warn() { echo "ovnmeta edge: $*; the edge will stop with its container" >&2; }
+warn() { echo "ovnmeta edge: $*; ${0##*/} will stop with its container" >&2; }
 
 join() {  # join ROOT: create ROOT/$name and move this process (soon haproxy) into it
     dir=$1/$name
@@ -63,4 +66,5 @@ if [ -n "$name" ]; then
     done
     rmdir "$tmp"
 fi
+if [ "${0##*/}" != haproxy ]; then exec "$@"; fi
 exec /usr/sbin/haproxy "$@"

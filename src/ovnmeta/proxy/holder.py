@@ -10,6 +10,11 @@ UNIX connect at once, without its 1 s turn-around, so retries alone cannot bridg
     python -I -S .../ovnmeta/proxy/holder.py SOCKET CONTROL_SOCKET BACKLOG MODE PIDFILE
 
 Run as a plain script (stdlib imports only, no site-packages): about 7 MB resident.
+
+OVNMETA_DETACH, if set, is a command prefix the holder is started through. The container image
+sets it to /usr/local/bin/ovnmeta-detach, which moves the holder out of the container's cgroup
+(as it does for the edge haproxy): `podman stop` kills every process of that cgroup, and a
+holder killed with its container leaves the edge nothing to queue on (503 until the next agent).
 """
 
 from __future__ import annotations
@@ -83,6 +88,7 @@ def ensure(
     path: str, control: str, backlog: int, mode: int | None, pidfile: str, timeout_s: float = 5.0
 ) -> socket.socket:
     """The listening socket: from the running holder, or from a holder started now."""
+    import shlex
     import subprocess
 
     sock = fetch(control)
@@ -91,6 +97,7 @@ def ensure(
     os.makedirs(os.path.dirname(control), exist_ok=True)
     subprocess.Popen(
         [
+            *shlex.split(os.environ.get("OVNMETA_DETACH", "")),
             sys.executable,
             "-m",
             "ovnmeta.proxy.holder",

@@ -137,6 +137,14 @@ def test_containerfile_runs_the_legacy_name_and_the_healthcheck():
     assert quadlet["Exec"] == ["neutron-ovn-metadata-agent"]
 
 
+def test_socket_holder_leaves_the_container_cgroup_too():
+    # Without it, `podman stop` kills the holder and guests get 503 until the next agent.
+    text = (CONTAINER / "Containerfile").read_text()
+    assert "COPY deploy/container/edge-detach.sh /usr/local/bin/ovnmeta-detach" in text
+    assert "OVNMETA_DETACH=/usr/local/bin/ovnmeta-detach" in text
+    assert 'exec "$@"' in (CONTAINER / "edge-detach.sh").read_text()
+
+
 def test_edge_detach_execs_the_real_haproxy():
     script = CONTAINER / "edge-detach.sh"
     assert script.stat().st_mode & 0o111

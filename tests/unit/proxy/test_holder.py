@@ -46,3 +46,21 @@ def test_holder_runs_as_module(tmp_path):
     finally:
         proc.terminate()
         proc.wait(5)
+
+
+def test_holder_started_through_ovnmeta_detach(tmp_path, monkeypatch):
+    # The container image's wrapper (cgroup move) runs first, then execs the holder.
+    marker = tmp_path / "wrapped"
+    wrapper = tmp_path / "detach"
+    wrapper.write_text(f'#!/bin/sh\necho $$ > {marker}\nexec "$@"\n')
+    wrapper.chmod(0o755)
+    monkeypatch.setenv("OVNMETA_DETACH", str(wrapper))
+    path, control, pidfile = (str(tmp_path / n) for n in ("s", "c", "p"))
+    sock = holder.ensure(path, control, 4, None, pidfile)
+    try:
+        with open(pidfile) as f:
+            assert f.read().strip() == marker.read_text().strip()  # exec: same process
+    finally:
+        sock.close()
+        with open(pidfile) as f:
+            os.kill(int(f.read()), signal.SIGTERM)
