@@ -377,10 +377,42 @@ class Agent:
         if actions:
             await asyncio.to_thread(apply.apply, actions, self.ovs)
         t2 = time.monotonic()
-        self.frontends[net] = Frontend(net, spec.namespace, spec.veth_inner, spec.ipv6)
-        await self._commit_edge()
+        frontend = Frontend(net, spec.namespace, spec.veth_inner, spec.ipv6)
+        self.frontends[net] = frontend
+        # Wait for the edge outside the scheduler slot: the next networks' netlink work goes
+        # on while the batched reload happens.
+        self._spawn(
+            self._served(
+                net, spec, frontend, self._edge_request(), actions, requested, (t0, t1, t2), log
+            )
+        )
+
+    async def _served(
+        self,
+        net: NetworkId,
+        spec: NetworkSpec,
+        frontend: Frontend,
+        edge: asyncio.Future[None],
+        actions: tuple,
+        requested: float,
+        marks: tuple[float, float, float],
+        log: logging.LoggerAdapter,
+    ) -> None:
+        try:
+            await edge
+        except (OvnmetaError, OSError) as exc:
+            log.warning("[net %s] edge not updated: %s (retrying)", net[:8], exc)
+            self._force.add(net)
+            await asyncio.sleep(retry.next_delay(1))
+            self._request(net)
+            return
+        if self.frontends.get(net) is not frontend:
+            return  # torn down or changed meanwhile: that reconcile owns the state now
         self.applied[net] = spec
+        self.metrics.networks.set(len(self.frontends))
+        self._status_dirty.set()
         if actions:
+            t0, t1, t2 = marks
             elapsed = time.monotonic() - requested
             self.metrics.provision.observe(elapsed)
             log.info(
@@ -411,7 +443,11 @@ class Agent:
         )
 
     async def _commit_edge(self) -> None:
-        """Return once the edge serves at least the current `self.frontends`.
+        """Return once the edge serves at least the current `self.frontends`."""
+        await self._edge_request()
+
+    def _edge_request(self) -> asyncio.Future[None]:
+        """A future resolved once the edge serves at least the current `self.frontends`.
 
         Commits are batched: every reconcile that finishes within EDGE_BATCH_S of another
         shares one config check and one reload, so 200 networks appearing at once cost a few
@@ -420,7 +456,7 @@ class Agent:
         done = asyncio.get_running_loop().create_future()
         self._edge_waiters.append((self._edge_generation, done))
         self._edge_kick.set()
-        await done
+        return done
 
     async def _edge_committer(self) -> None:
         while True:
