@@ -498,7 +498,7 @@ class Agent:
         last_sync = time.monotonic()
         while True:
             await asyncio.sleep(EDGE_CHECK_INTERVAL_S)
-            if self.edge.pid is None:
+            if self.frontends and self.edge.pid is None:
                 logger.warning("edge haproxy is not running; restarting it")
                 try:
                     await self._commit_edge()
