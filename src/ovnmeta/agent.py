@@ -40,6 +40,7 @@ logger = logging.getLogger(__name__)
 
 EDGE_CHECK_INTERVAL_S = 5.0
 EDGE_BATCH_S = 0.01
+EDGE_BATCH_MAX_S = 0.5
 DRAIN_TIMEOUT_S = 10.0
 
 
@@ -67,6 +68,7 @@ class Agent:
         self._loaded = asyncio.Event()
         self._edge_kick = asyncio.Event()
         self._edge_generation = 0
+        self._edge_blocking = 0  # reconciles holding a scheduler slot while awaiting the edge
         self._edge_waiters: list[tuple[int, asyncio.Future[None]]] = []
         self._status_dirty = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -444,7 +446,11 @@ class Agent:
 
     async def _commit_edge(self) -> None:
         """Return once the edge serves at least the current `self.frontends`."""
-        await self._edge_request()
+        self._edge_blocking += 1
+        try:
+            await self._edge_request()
+        finally:
+            self._edge_blocking -= 1
 
     def _edge_request(self) -> asyncio.Future[None]:
         """A future resolved once the edge serves at least the current `self.frontends`.
@@ -461,7 +467,15 @@ class Agent:
     async def _edge_committer(self) -> None:
         while True:
             await self._edge_kick.wait()
+            first = time.monotonic()
             await asyncio.sleep(EDGE_BATCH_S)
+            # While other networks are still being plumbed, wait for them (bounded): a reload
+            # of a big config costs CPU that the plumbing needs, so fewer, larger batches.
+            while (
+                self.scheduler.busy > self._edge_blocking
+                and time.monotonic() - first < EDGE_BATCH_MAX_S
+            ):
+                await asyncio.sleep(EDGE_BATCH_S)
             self._edge_kick.clear()
             generation = self._edge_generation
             error: BaseException | None = None
