@@ -351,7 +351,10 @@ def test_many_networks_in_parallel_and_restart_recreates_nothing(node):
     try:
         wait_for(lambda: wanted <= namespaces(), timeout=30, what="20 namespaces")
         edge_cfg = node.root / "state" / "ovnmeta" / "edge" / "haproxy.cfg"
-        wait_for(lambda: all(f"net_{n}" in edge_cfg.read_text() for n in nets), what="edge")
+        wait_for(
+            lambda: edge_cfg.exists() and all(f"net_{n}" in edge_cfg.read_text() for n in nets),
+            what="edge",
+        )
         before = {link["ifname"]: link["ifindex"] for link in ip_json("link")}
         node.agent.stop()
         node.agent.start()
