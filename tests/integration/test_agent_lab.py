@@ -471,3 +471,42 @@ def test_rate_limit_answers_429(node):
     except BaseException:
         print(node.agent.logs())
         raise
+
+
+def test_cleanup_takes_down_what_the_agent_leaves_running(node):
+    ch = start(node)
+    net, _dp, vif, _ = network(node)
+    try:
+        node.sb.bind(vif, ch)
+        wait_for(lambda: f"ovnmeta-{net}" in namespaces(), what="namespace")
+        edge_pid = node.root / "state" / "ovnmeta" / "edge" / "haproxy.pid"
+        wait_for(edge_pid.exists, what="edge")
+        pids = [
+            int(edge_pid.read_text().split()[0]),
+            int((node.root / "state" / "ovnmeta" / "listener.pid").read_text()),
+        ]
+        node.agent.stop()
+        assert f"ovnmeta-{net}" in namespaces()  # the agent leaves the data plane up
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "ovnmeta",
+                "agent",
+                "--cleanup",
+                "--config-file",
+                str(node.agent.ini),
+            ],
+            capture_output=True,
+            text=True,
+        )
+        assert proc.returncode == 0, proc.stderr
+        assert not [n for n in namespaces() if n.startswith("ovnmeta-")]
+        assert f"tap{net[:10]}0" not in node.daemons.vsctl("list-ports", "br-int")
+        from ovnmeta.dataplane.haproxy import process_alive
+
+        for pid in pids:
+            wait_for(lambda pid=pid: not process_alive(pid), what=f"pid {pid} stopped")
+    except BaseException:
+        print(node.agent.logs())
+        raise
