@@ -7,10 +7,13 @@ from ovnmeta.model import MetadataPort, Vif
 from ovnmeta.sb import changes, events
 
 
+class Atom:
+    def __init__(self, value):
+        self.value = value
+
+
 def datum(*uuids):
-    return types.SimpleNamespace(
-        values={types.SimpleNamespace(value=uuid.UUID(u)): None for u in uuids}
-    )
+    return types.SimpleNamespace(values={Atom(uuid.UUID(u)): None for u in uuids})
 
 
 DP = "d0000000-0000-0000-0000-00000000000a"
