@@ -39,7 +39,9 @@ from ovnmeta.scheduler import Scheduler
 logger = logging.getLogger(__name__)
 
 EDGE_CHECK_INTERVAL_S = 5.0
+BOOT_BURST = 28  # requests of one cloud-init boot (nova-metadata-api.md)
 EDGE_BATCH_S = 0.01
+EDGE_BATCH_MAX_S = 0.5
 DRAIN_TIMEOUT_S = 10.0
 STATUS_HEARTBEAT_S = 5.0  # the status file is rewritten at least this often (`healthcheck`)
 
@@ -69,6 +71,7 @@ class Agent:
         self._loaded = asyncio.Event()
         self._edge_kick = asyncio.Event()
         self._edge_generation = 0
+        self._edge_blocking = 0  # reconciles holding a scheduler slot while awaiting the edge
         self._edge_waiters: list[tuple[int, asyncio.Future[None]]] = []
         self._status_dirty = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -94,6 +97,15 @@ class Agent:
         return 0
 
     async def _startup(self, loop: asyncio.AbstractEventLoop) -> None:
+        rl = self.settings.edge.rate_limit
+        if rl.rate_limit_enabled and min(rl.base_query_rate_limit, rl.burst_query_rate_limit) < (
+            BOOT_BURST
+        ):
+            logger.warning(
+                "[metadata_rate_limiting] allows fewer than %d requests per window: a single "
+                "cloud-init boot makes about that many, so booting guests will see 429",
+                BOOT_BURST,
+            )
         await self._until_ok("local OVSDB", lambda: asyncio.to_thread(self.ovs.connect))
         self.identity = await self._wait_identity()
         logger.info(
@@ -383,10 +395,42 @@ class Agent:
         if actions:
             await asyncio.to_thread(apply.apply, actions, self.ovs)
         t2 = time.monotonic()
-        self.frontends[net] = Frontend(net, spec.namespace, spec.veth_inner, spec.ipv6)
-        await self._commit_edge()
+        frontend = Frontend(net, spec.namespace, spec.veth_inner, spec.ipv6)
+        self.frontends[net] = frontend
+        # Wait for the edge outside the scheduler slot: the next networks' netlink work goes
+        # on while the batched reload happens.
+        self._spawn(
+            self._served(
+                net, spec, frontend, self._edge_request(), actions, requested, (t0, t1, t2), log
+            )
+        )
+
+    async def _served(
+        self,
+        net: NetworkId,
+        spec: NetworkSpec,
+        frontend: Frontend,
+        edge: asyncio.Future[None],
+        actions: tuple,
+        requested: float,
+        marks: tuple[float, float, float],
+        log: logging.LoggerAdapter,
+    ) -> None:
+        try:
+            await edge
+        except (OvnmetaError, OSError) as exc:
+            log.warning("[net %s] edge not updated: %s (retrying)", net[:8], exc)
+            self._force.add(net)
+            await asyncio.sleep(retry.next_delay(1))
+            self._request(net)
+            return
+        if self.frontends.get(net) is not frontend:
+            return  # torn down or changed meanwhile: that reconcile owns the state now
         self.applied[net] = spec
+        self.metrics.networks.set(len(self.frontends))
+        self._status_dirty.set()
         if actions:
+            t0, t1, t2 = marks
             elapsed = time.monotonic() - requested
             self.metrics.provision.observe(elapsed)
             log.info(
@@ -417,7 +461,15 @@ class Agent:
         )
 
     async def _commit_edge(self) -> None:
-        """Return once the edge serves at least the current `self.frontends`.
+        """Return once the edge serves at least the current `self.frontends`."""
+        self._edge_blocking += 1
+        try:
+            await self._edge_request()
+        finally:
+            self._edge_blocking -= 1
+
+    def _edge_request(self) -> asyncio.Future[None]:
+        """A future resolved once the edge serves at least the current `self.frontends`.
 
         Commits are batched: every reconcile that finishes within EDGE_BATCH_S of another
         shares one config check and one reload, so 200 networks appearing at once cost a few
@@ -426,12 +478,20 @@ class Agent:
         done = asyncio.get_running_loop().create_future()
         self._edge_waiters.append((self._edge_generation, done))
         self._edge_kick.set()
-        await done
+        return done
 
     async def _edge_committer(self) -> None:
         while True:
             await self._edge_kick.wait()
+            first = time.monotonic()
             await asyncio.sleep(EDGE_BATCH_S)
+            # While other networks are still being plumbed, wait for them (bounded): a reload
+            # of a big config costs CPU that the plumbing needs, so fewer, larger batches.
+            while (
+                self.scheduler.busy > self._edge_blocking
+                and time.monotonic() - first < EDGE_BATCH_MAX_S
+            ):
+                await asyncio.sleep(EDGE_BATCH_S)
             self._edge_kick.clear()
             generation = self._edge_generation
             error: BaseException | None = None
@@ -468,7 +528,7 @@ class Agent:
         last_sync = time.monotonic()
         while True:
             await asyncio.sleep(EDGE_CHECK_INTERVAL_S)
-            if self.edge.pid is None:
+            if self.frontends and self.edge.pid is None:
                 logger.warning("edge haproxy is not running; restarting it")
                 try:
                     await self._commit_edge()

@@ -41,6 +41,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "agent", help="the metadata agent (drop-in for neutron-ovn-metadata-agent)"
     )
     _config_args(agent)
+    agent.add_argument(
+        "--cleanup",
+        action="store_true",
+        help="do not run: stop the edge haproxy and the socket holder this config started, and "
+        "remove every ovnmeta-* namespace (the agent itself never does this on exit)",
+    )
     agent.set_defaults(func=run_agent)
 
     st = subparsers.add_parser("status", help="what this chassis serves")
@@ -63,6 +69,11 @@ def _limit_malloc_arenas() -> None:
 def run_agent(args: argparse.Namespace) -> int:
     _limit_malloc_arenas()
     settings = config.load(_oslo_argv(args))
+    if args.cleanup:
+        from ovnmeta import cleanup
+
+        logs.setup(settings.agent.debug, None, None, False)
+        return cleanup.run(settings)
     a = settings.agent
     logs.setup(a.debug, a.log_file, a.log_dir, a.use_syslog)
     from ovnmeta.agent import Agent  # heavy imports only when the agent really runs

@@ -147,30 +147,44 @@ class ProxyServer:
         )
         return await self._call_nova(upstream, outcome)
 
+    async def _send(
+        self, upstream: forward.UpstreamRequest
+    ) -> tuple[int, tuple[tuple[str, str], ...], bytes]:
+        assert self._session is not None
+        async with self._session.request(
+            upstream.method,
+            upstream.url,
+            headers=upstream.headers,
+            data=upstream.body or None,
+            allow_redirects=False,
+        ) as resp:
+            body = await _read_bounded(resp.content, MAX_RESPONSE_BYTES)
+            return resp.status, tuple(resp.headers.items()), body
+
     async def _call_nova(
         self, upstream: forward.UpstreamRequest, found: lookup.Found
     ) -> reply.Reply:
         assert self._session is not None
-        try:
-            async with self._session.request(
-                upstream.method,
-                upstream.url,
-                headers=upstream.headers,
-                data=upstream.body or None,
-                allow_redirects=False,
-            ) as resp:
-                body = await _read_bounded(resp.content, MAX_RESPONSE_BYTES)
-                status, headers = resp.status, tuple(resp.headers.items())
-        except TimeoutError:
-            logger.warning(
-                "nova did not answer within %ss for instance %s",
-                self._settings.nova_request_timeout_s,
-                found.instance_id,
-            )
-            return reply.error(504, "The remote metadata server did not answer in time.")
-        except aiohttp.ClientError as exc:
-            logger.warning("nova unreachable at %s: %s", self._settings.nova_base_url, exc)
-            return reply.unavailable()
+        for attempt in (1, 2):
+            try:
+                status, headers, body = await self._send(upstream)
+                break
+            except TimeoutError:
+                logger.warning(
+                    "nova did not answer within %ss for instance %s",
+                    self._settings.nova_request_timeout_s,
+                    found.instance_id,
+                )
+                return reply.error(504, "The remote metadata server did not answer in time.")
+            except aiohttp.ClientError as exc:
+                # A kept-alive connection that Nova closed (a Nova restart) fails the first
+                # request on it; one more try on a fresh connection is safe when the request
+                # cannot have reached Nova, or is a read.
+                if attempt == 1 and _retryable(upstream.method, exc):
+                    logger.debug("retrying nova request after %s", exc)
+                    continue
+                logger.warning("nova unreachable at %s: %s", self._settings.nova_base_url, exc)
+                return reply.unavailable()
         hint = forward.hint_for(status)
         if hint:
             logger.warning("%s (instance %s)", hint, found.instance_id)
@@ -198,6 +212,12 @@ class ProxyServer:
         answer = probe.answer(url, status, error)
         logger.debug("health probe: %s", answer.body.decode())
         return answer
+
+
+def _retryable(method: str, exc: aiohttp.ClientError) -> bool:
+    if isinstance(exc, aiohttp.ClientConnectorError):  # never connected: nothing was sent
+        return True
+    return method in ("GET", "HEAD", "OPTIONS") and isinstance(exc, aiohttp.ClientConnectionError)
 
 
 async def _read_bounded(stream: aiohttp.StreamReader, limit: int) -> bytes:

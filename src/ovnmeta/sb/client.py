@@ -45,8 +45,18 @@ Sink = Callable[[changes.Change], None]
 
 
 class SbIdl(connection.OvsdbIdl):
-    def __init__(self, remote: str, helper: Any, probe_interval: int, own: str, sink: Sink):
+    def __init__(
+        self,
+        remote: str,
+        helper: Any,
+        probe_interval: int,
+        own: str,
+        sink: Sink,
+        retry_max_interval_s: int = 180,
+    ):
         super().__init__(remote, helper, probe_interval=probe_interval, leader_only=False)
+        # Reconnect backoff: 1 s doubling up to [ovn] ovsdb_retry_max_interval.
+        self._session.reconnect.set_backoff(1000, max(retry_max_interval_s, 1) * 1000)
         self._own = own
         self._sink = sink
         self._chassis: str | None = None
@@ -141,7 +151,14 @@ class SbClient:
             helper = idlutils.get_schema_helper(remote, "OVN_Southbound")
             for table, columns in COLUMNS.items():
                 helper.register_columns(table, columns)
-            idl = SbIdl(remote, helper, s.ovsdb_probe_interval, self._own, self._sink)
+            idl = SbIdl(
+                remote,
+                helper,
+                s.ovsdb_probe_interval,
+                self._own,
+                self._sink,
+                s.ovsdb_retry_max_interval,
+            )
             conn = connection.Connection(idl, timeout=s.ovsdb_connection_timeout)
             api_class = type(
                 "SbApi",

@@ -45,7 +45,13 @@ def isolate() -> None:
         raise OSError(ctypes.get_errno(), "mount tmpfs")
     os.makedirs("/run/netns", exist_ok=True)
     subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+    # A SIGTERM (a CI timeout) must still run the fixtures' clean-up of daemons we started.
+    signal.signal(signal.SIGTERM, _exit_on_term)
     _isolated = True
+
+
+def _exit_on_term(signum, frame):
+    raise SystemExit(128 + signum)
 
 
 def wait_for(predicate, timeout=10.0, what="condition", interval=0.02):

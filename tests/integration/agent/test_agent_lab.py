@@ -351,7 +351,10 @@ def test_many_networks_in_parallel_and_restart_recreates_nothing(node):
     try:
         wait_for(lambda: wanted <= namespaces(), timeout=30, what="20 namespaces")
         edge_cfg = node.root / "state" / "ovnmeta" / "edge" / "haproxy.cfg"
-        wait_for(lambda: all(f"net_{n}" in edge_cfg.read_text() for n in nets), what="edge")
+        wait_for(
+            lambda: edge_cfg.exists() and all(f"net_{n}" in edge_cfg.read_text() for n in nets),
+            what="edge",
+        )
         before = {link["ifname"]: link["ifindex"] for link in ip_json("link")}
         node.agent.stop()
         node.agent.start()
@@ -465,6 +468,45 @@ def test_rate_limit_answers_429(node):
         wait_for(lambda: served(node, vm), what="served")
         codes = [node.curl(vm)[0] for _ in range(6)]
         assert "429" in codes
+    except BaseException:
+        print(node.agent.logs())
+        raise
+
+
+def test_cleanup_takes_down_what_the_agent_leaves_running(node):
+    ch = start(node)
+    net, _dp, vif, _ = network(node)
+    try:
+        node.sb.bind(vif, ch)
+        wait_for(lambda: f"ovnmeta-{net}" in namespaces(), what="namespace")
+        edge_pid = node.root / "state" / "ovnmeta" / "edge" / "haproxy.pid"
+        wait_for(edge_pid.exists, what="edge")
+        pids = [
+            int(edge_pid.read_text().split()[0]),
+            int((node.root / "state" / "ovnmeta" / "listener.pid").read_text()),
+        ]
+        node.agent.stop()
+        assert f"ovnmeta-{net}" in namespaces()  # the agent leaves the data plane up
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "ovnmeta",
+                "agent",
+                "--cleanup",
+                "--config-file",
+                str(node.agent.ini),
+            ],
+            capture_output=True,
+            text=True,
+        )
+        assert proc.returncode == 0, proc.stderr
+        assert not [n for n in namespaces() if n.startswith("ovnmeta-")]
+        assert f"tap{net[:10]}0" not in node.daemons.vsctl("list-ports", "br-int")
+        from ovnmeta.dataplane.haproxy import process_alive
+
+        for pid in pids:
+            wait_for(lambda pid=pid: not process_alive(pid), what=f"pid {pid} stopped")
     except BaseException:
         print(node.agent.logs())
         raise

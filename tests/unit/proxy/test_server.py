@@ -295,3 +295,17 @@ def test_socket_mode_honoured(tmp_path):
             assert mode == 0o660
 
     run(go())
+
+
+def test_nova_restart_costs_no_request(tmp_path):
+    async def go():
+        async with stack(tmp_path) as (client, nova, _):
+            async with client.get("http://x/", headers=edge_headers()) as r:
+                assert r.status == 200  # leaves a kept-alive connection in the pool
+            port = nova.port
+            await nova.stop()
+            await nova.start(port)
+            async with client.get("http://x/", headers=edge_headers()) as r:
+                assert r.status == 200
+
+    run(go())
