@@ -38,6 +38,9 @@ def leftovers(lab: Lab) -> list[str]:
         found += [f"mount {ln.split()[4]}" for ln in fh if str(lab.dir) in ln.split()[4]]
     if lab.dir.exists():
         found.append(f"dir {lab.dir}")
+    lock = lab.root / f"{lab.prefix}.lock"
+    if lock.exists():
+        found.append(f"file {lock}")
     return found
 
 

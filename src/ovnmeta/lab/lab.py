@@ -80,9 +80,14 @@ class Lab:
     def locked(self) -> Iterator[None]:
         """One mutating command per lab at a time (boot and network create update lab.json)."""
         self.root.mkdir(parents=True, exist_ok=True)
-        with open(self.root / f"{self.prefix}.lock", "w") as fh:
+        lock = self.root / f"{self.prefix}.lock"
+        with open(lock, "w") as fh:
             fcntl.flock(fh, fcntl.LOCK_EX)
-            yield
+            try:
+                yield
+            finally:
+                if not self.dir.exists():  # no lab (down, or a command on a missing one)
+                    lock.unlink(missing_ok=True)
 
     def state(self) -> LabState:
         st = load(self.dir)
@@ -244,7 +249,6 @@ class Lab:
     def down(self, progress: Progress = _quiet) -> None:
         with self.locked():
             self._teardown(progress)
-            (self.root / f"{self.prefix}.lock").unlink(missing_ok=True)
 
     def _teardown(self, progress: Progress = _quiet) -> None:
         marker = str(self.dir) + "/"
