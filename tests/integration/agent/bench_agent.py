@@ -19,7 +19,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from tests.integration.agent import harness
-from tests.integration.conftest import Node
+from tests.integration.agent.conftest import Node
 
 URL = "http://169.254.169.254/openstack/latest/meta_data.json"
 

@@ -42,13 +42,8 @@ def node():
     daemons = harness.Daemons(root, chassis)
     nova = harness.FakeNova()
     agent = None
-    try:
-        daemons.start()
-        nova.start()
-        ini = harness.write_ini(root, daemons, nova.port)
-        agent = harness.AgentProcess(root, ini)
-        yield Node(root, chassis, daemons, harness.Sb(daemons), nova, agent)
-    finally:
+
+    def cleanup():
         if agent is not None:
             agent.stop()
         harness.kill_pidfile(root / "state" / "ovnmeta" / "edge" / "haproxy.pid", str(root))
@@ -63,6 +58,17 @@ def node():
             print(f"lab kept in {root}")
         else:
             shutil.rmtree(root, ignore_errors=True)
+
+    harness.cleanups[id(cleanup)] = cleanup
+    try:
+        daemons.start()
+        nova.start()
+        ini = harness.write_ini(root, daemons, nova.port)
+        agent = harness.AgentProcess(root, ini)
+        yield Node(root, chassis, daemons, harness.Sb(daemons), nova, agent)
+    finally:
+        cleanup()
+        harness.cleanups.pop(id(cleanup), None)  # only now: a SIGTERM mid-way re-runs it
 
 
 class Node:

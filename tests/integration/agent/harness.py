@@ -50,8 +50,16 @@ def isolate() -> None:
     _isolated = True
 
 
+# Clean-ups of the labs alive in this process, run by the SIGTERM handler: pytest does not
+# run fixture finalizers when the process is terminated.
+cleanups: dict[int, object] = {}
+
+
 def _exit_on_term(signum, frame):
-    raise SystemExit(128 + signum)
+    for cleanup in list(cleanups.values()):
+        with contextlib.suppress(Exception):
+            cleanup()  # type: ignore[operator]  # idempotent: may be re-run mid-way
+    os._exit(128 + signum)
 
 
 def wait_for(predicate, timeout=10.0, what="condition", interval=0.02):
