@@ -19,7 +19,7 @@ import os
 import socket
 import time
 
-from ovnmeta import agent_cli, config, health, status
+from ovnmeta import agent_cli, config, health, procfs
 from ovnmeta.config import OvsdbRemote
 from ovnmeta.errors import OvnmetaError
 from ovnmeta.proxy import probe
@@ -65,7 +65,7 @@ def checks(settings: config.Settings, max_age_s: float):
         st, error = _read_status(path)
         state["status"] = st
         pid = st.get("agent_pid") if st else None
-        return health.agent(path, st, error, status.alive(pid), time.time(), max_age_s)
+        return health.agent(path, st, error, procfs.alive(pid), time.time(), max_age_s)
 
     def southbound() -> health.Result:
         return health.southbound(state["status"], time.time())
@@ -79,7 +79,7 @@ def checks(settings: config.Settings, max_age_s: float):
     def edge() -> health.Result:
         pid_file = os.path.join(settings.edge.state_dir, "haproxy.pid")
         pid = _read_pid(pid_file)
-        alive = status.alive(pid)
+        alive = procfs.alive(pid)
         code, error = None, None
         if alive:
             sock = os.path.join(settings.edge.state_dir, "health.sock")

@@ -6,6 +6,7 @@ import json
 import os
 
 from ovnmeta.errors import UsageError
+from ovnmeta.procfs import alive
 
 
 def load(path: str) -> dict:
@@ -16,16 +17,6 @@ def load(path: str) -> dict:
         raise UsageError(f"{path}: no status file (has the agent run with this config?)") from exc
     except (OSError, ValueError) as exc:
         raise UsageError(f"{path}: unreadable status file: {exc}") from exc
-
-
-def alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
-    except (OSError, IndexError):
-        return False
 
 
 def enrich(status: dict) -> dict:

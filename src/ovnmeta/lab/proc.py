@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from ovnmeta.errors import LabError
+from ovnmeta.procfs import alive
 
 
 def run(
@@ -70,15 +71,6 @@ def spawn(
     # `ip netns exec` execs the command, so the pid is the daemon's own.
     pidfile.write_text(f"{proc.pid}\n")
     return proc.pid
-
-
-def alive(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    state = stat.rsplit(")", 1)[1].split()[0]
-    return state not in ("Z", "X")
 
 
 def read_pid(pidfile: Path) -> int | None:
