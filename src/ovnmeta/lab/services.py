@@ -57,7 +57,11 @@ def render_config(lab_dir: Path, role: str, node: str, params: dict) -> Path:
     deploy = lab_dir / node / "deploy"
     deploy.mkdir(parents=True, exist_ok=True)
     params_file = deploy / "params.json"
-    params_file.write_text(json.dumps(params, indent=2))
+    text = json.dumps(params, indent=2)
+    etc = config_dir(lab_dir, node)
+    if etc.is_dir() and params_file.exists() and params_file.read_text() == text:
+        return etc  # a service restart does not re-render an unchanged deployment
+    params_file.write_text(text)
     params_file.chmod(0o600)
     run(
         [
