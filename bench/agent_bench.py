@@ -22,7 +22,7 @@ from pathlib import Path
 
 from benchkit import Table, in_ns
 
-from ovnmeta.lab import compute, logical, services
+from ovnmeta.lab import instance, logical, netns, services
 from ovnmeta.lab.lab import Lab
 from ovnmeta.lab.proc import wait_until
 from ovnmeta.lab.state import InstanceRecord
@@ -188,19 +188,7 @@ def bound_port(lab: Lab, network: str, index: int) -> None:
     )
     logical.add_instance_port(lab.northbound(st), net, vm)
     name = f"bp{index}"
-    compute.vsctl(
-        lab.dir,
-        lab.topology().compute(1),
-        "add-port",
-        "br-int",
-        name,
-        "--",
-        "set",
-        "Interface",
-        name,
-        "type=internal",
-        f"external_ids:iface-id={port}",
-    )
+    instance.bind(lab.dir, lab.topology().compute(1), name, port, "type=internal")
 
 
 def agent_status(lab: Lab) -> dict:
@@ -254,19 +242,14 @@ def first_ok_after_bind(lab: Lab, name: str, network: str) -> float:
         netns=f"{lab.prefix}-vm-{name}",
         vif=f"vif-{name}",
     )
-    from ovnmeta.lab import netns
-
     nb = lab.northbound(st)
+    cmp = lab.topology().compute(1)
     logical.add_instance_port(nb, net, vm)
-    netns.add(vm.netns, ipv6=False)
-    netns.veth(lab.topology().compute(1).netns, vm.vif, vm.netns)
+    instance.attach(cmp, vm, ipv6=False)
+    # A static address instead of DHCP, so that polling can start before the port is bound.
     netns.shell(
-        vm.netns,
-        f"ip link set eth0 address {vm.mac} mtu 1442; {netns.tx_off('eth0')};"
-        " ip link set eth0 up; ip addr add 10.0.0.10/24 dev eth0;"
-        " ip route add 169.254.169.254/32 via 10.0.0.2",
+        vm.netns, "ip addr add 10.0.0.10/24 dev eth0; ip route add 169.254.169.254/32 via 10.0.0.2"
     )
-    netns.shell(lab.topology().compute(1).netns, f"ip link set {vm.vif} up")
     poller = subprocess.Popen(
         ["ip", "netns", "exec", vm.netns, PY, "-c", FIRST_OK, "169.254.169.254", "30"],
         stdout=subprocess.PIPE,
@@ -280,18 +263,7 @@ def first_ok_after_bind(lab: Lab, name: str, network: str) -> float:
 
     waiter = threading.Thread(target=wait_bound)
     waiter.start()
-    compute.vsctl(
-        lab.dir,
-        lab.topology().compute(1),
-        "add-port",
-        "br-int",
-        vm.vif,
-        "--",
-        "set",
-        "Interface",
-        vm.vif,
-        f"external_ids:iface-id={port}",
-    )
+    instance.bind(lab.dir, cmp, vm.vif, port)
     waiter.join()
     first = float(poller.communicate(timeout=60)[0] or "nan")
     return first - bound[0]  # the guest stays: its network counts among those served

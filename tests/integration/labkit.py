@@ -4,6 +4,8 @@ import os
 import subprocess
 import sys
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from ovnmeta.lab.lab import Lab
@@ -20,6 +22,17 @@ def cli(*args: str, check: bool = True, timeout: float = 120) -> subprocess.Comp
     if check and proc.returncode != 0:
         raise AssertionError(f"ovnmeta {' '.join(args)} failed:\n{proc.stdout}{proc.stderr}")
     return proc
+
+
+@contextmanager
+def running_lab(controllers: int, computes: int) -> Iterator[Lab]:
+    """A lab with a unique prefix, torn down whatever happens (for module fixtures)."""
+    lab = Lab(unique_prefix())
+    try:
+        lab.up(controllers=controllers, computes=computes)
+        yield lab
+    finally:
+        lab.down()
 
 
 def leftovers(lab: Lab) -> list[str]:

@@ -12,17 +12,15 @@ from ovnmeta.lab import services
 from ovnmeta.lab.lab import Lab
 from ovnmeta.lab.proc import cmdline, wait_until
 
-from .labkit import unique_prefix, wait_metadata
+from .labkit import running_lab, wait_metadata
 
 pytestmark = pytest.mark.lab
 
 
 @pytest.fixture(scope="module")
 def lab():
-    lab = Lab(unique_prefix())
-    try:
-        started = time.monotonic()
-        lab.up(controllers=3, computes=3)
+    started = time.monotonic()
+    with running_lab(3, 3) as lab:
         lab.create_network("net", ["10.0.0.0/24"])
         for i in (1, 2, 3):
             lab.boot(f"vm{i}", "net", i)
@@ -33,8 +31,6 @@ def lab():
             f"{time.monotonic() - started:.2f} s"
         )
         yield lab
-    finally:
-        lab.down()
 
 
 def test_every_compute_serves_its_instance_from_rendered_configs(lab):

@@ -20,22 +20,18 @@ from ovnmeta.lab import services
 from ovnmeta.lab.lab import Lab
 from ovnmeta.lab.proc import wait_until
 
-from .labkit import metadata_get, unique_prefix, wait_metadata
+from .labkit import metadata_get, running_lab, wait_metadata
 
 pytestmark = pytest.mark.lab
 
 
 @pytest.fixture(scope="module")
 def lab():
-    lab = Lab(unique_prefix())
-    try:
-        lab.up(controllers=1, computes=1)
+    with running_lab(1, 1) as lab:
         lab.create_network("net-h", ["10.7.0.0/24"])
         lab.boot("h1", "net-h", 1)
         wait_metadata(lab, "h1")
         yield lab
-    finally:
-        lab.down()
 
 
 def config(lab: Lab) -> Path:

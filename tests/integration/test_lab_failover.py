@@ -10,22 +10,18 @@ from ovnmeta.lab import central, compute
 from ovnmeta.lab.lab import Lab
 from ovnmeta.lab.proc import wait_until
 
-from .labkit import unique_prefix
+from .labkit import running_lab
 
 pytestmark = pytest.mark.lab
 
 
 @pytest.fixture(scope="module")
 def lab():
-    lab = Lab(unique_prefix())
-    try:
-        lab.up(controllers=3, computes=3)
+    with running_lab(3, 3) as lab:
         lab.create_network("net", ["10.0.0.0/24"])
         lab.boot("a", "net", 1)
         lab.boot("b", "net", 2)
         yield lab
-    finally:
-        lab.down()
 
 
 def sb_peer_of(lab: Lab, cmp: compute.Compute) -> str:

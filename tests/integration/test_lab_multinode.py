@@ -9,7 +9,7 @@ import pytest
 
 from ovnmeta.lab.lab import Lab
 
-from .labkit import cli, unique_prefix
+from .labkit import cli, running_lab
 
 pytestmark = pytest.mark.lab
 
@@ -24,17 +24,13 @@ INSTANCES = {  # name: (network, compute)
 
 @pytest.fixture(scope="module")
 def lab():
-    lab = Lab(unique_prefix())
-    try:
-        lab.up(controllers=3, computes=3)
+    with running_lab(3, 3) as lab:
         lab.create_network("net-a", ["10.0.0.0/24", "fd00:a::/64"])
         lab.create_network("net-b", ["10.1.0.0/24"])
         lab.create_network("net-c", ["10.2.0.0/24"], metadata=False)
         for name, (network, compute) in INSTANCES.items():
             lab.boot(name, network, compute)
         yield lab
-    finally:
-        lab.down()
 
 
 def ip_of(lab: Lab, name: str) -> str:

@@ -11,7 +11,7 @@ import pytest
 from ovnmeta.lab.lab import Lab
 from ovnmeta.lab.proc import wait_until
 
-from .labkit import POLLER, metadata_get, unique_prefix, wait_metadata
+from .labkit import POLLER, metadata_get, running_lab, wait_metadata
 
 pytestmark = pytest.mark.lab
 
@@ -21,9 +21,7 @@ INSTANCES = {"a1": ("net-a", 1), "a2": ("net-a", 2), "b1": ("net-b", 2)}
 
 @pytest.fixture(scope="module")
 def lab():
-    lab = Lab(unique_prefix())
-    try:
-        lab.up(controllers=1, computes=2)
+    with running_lab(1, 2) as lab:
         lab.create_network("net-a", ["10.0.0.0/24", "fd00:a::/64"])
         lab.create_network("net-b", ["10.0.0.0/24"], project=PROJECT_B)  # same CIDR
         for name, (network, compute) in INSTANCES.items():
@@ -31,8 +29,6 @@ def lab():
         for name in INSTANCES:
             wait_metadata(lab, name)
         yield lab
-    finally:
-        lab.down()
 
 
 def namespaces(lab: Lab, compute: int) -> set[str]:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ovnmeta.lab import netns
-from ovnmeta.lab.proc import owned_pid, run, wait_until
+from ovnmeta.lab.proc import daemon_flags, owned_pid, run, wait_until
 from ovnmeta.lab.topology import NB_CLIENT_PORT, SB_CLIENT_PORT, Controller, Topology
 
 
@@ -93,12 +93,7 @@ def start_db(lab_dir: Path, ctl: Controller, db: Database) -> None:
             str(f["db"]),
             f"--remote=punix:{f['sock']}",
             f"--remote=ptcp:{db.client_port}:{ctl.ip}",
-            f"--pidfile={f['pid']}",
-            f"--unixctl={f['ctl']}",
-            "-vconsole:off",
-            f"--log-file={f['log']}",
-            "--detach",
-            "--no-chdir",
+            *daemon_flags(f["pid"], f["log"], f["ctl"]),
         ],
         netns=ctl.netns,
     )
@@ -132,12 +127,7 @@ def start_northd(lab_dir: Path, topo: Topology, ctl: Controller) -> None:
             "ovn-northd",
             f"--ovnnb-db={topo.remotes('nb')}",
             f"--ovnsb-db={topo.remotes('sb')}",
-            f"--pidfile={d / 'ovn-northd.pid'}",
-            f"--unixctl={d / 'ovn-northd.ctl'}",
-            "-vconsole:off",
-            f"--log-file={d / 'ovn-northd.log'}",
-            "--detach",
-            "--no-chdir",
+            *daemon_flags(d / "ovn-northd.pid", d / "ovn-northd.log", d / "ovn-northd.ctl"),
         ],
         netns=ctl.netns,
     )

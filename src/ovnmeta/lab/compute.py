@@ -5,7 +5,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ovnmeta.lab import netns
-from ovnmeta.lab.proc import owned_pid, run
+from ovnmeta.lab.proc import daemon_flags, owned_pid, run
 from ovnmeta.lab.topology import Compute, Topology
 
 VSWITCH_SCHEMA = "/usr/share/openvswitch/vswitch.ovsschema"
@@ -53,12 +53,11 @@ def start_ovs(lab_dir: Path, topo: Topology, cmp: Compute) -> None:
             str(conf),
             f"--remote=punix:{db_sock(lab_dir, cmp)}",
             "--remote=db:Open_vSwitch,Open_vSwitch,manager_options",
-            f"--pidfile={d / 'ovs' / 'ovsdb-server.pid'}",
-            f"--unixctl={d / 'ovs' / 'ovsdb-server.ctl'}",
-            "-vconsole:off",
-            f"--log-file={d / 'log' / 'ovsdb-server.log'}",
-            "--detach",
-            "--no-chdir",
+            *daemon_flags(
+                d / "ovs" / "ovsdb-server.pid",
+                d / "log" / "ovsdb-server.log",
+                d / "ovs" / "ovsdb-server.ctl",
+            ),
         ],
         netns=cmp.netns,
         env=env,
@@ -85,12 +84,11 @@ def start_ovs(lab_dir: Path, topo: Topology, cmp: Compute) -> None:
             "ovs-vswitchd",
             f"unix:{db_sock(lab_dir, cmp)}",
             "--disable-system",
-            f"--pidfile={d / 'ovs' / 'ovs-vswitchd.pid'}",
-            f"--unixctl={d / 'ovs' / 'ovs-vswitchd.ctl'}",
-            "-vconsole:off",
-            f"--log-file={d / 'log' / 'ovs-vswitchd.log'}",
-            "--detach",
-            "--no-chdir",
+            *daemon_flags(
+                d / "ovs" / "ovs-vswitchd.pid",
+                d / "log" / "ovs-vswitchd.log",
+                d / "ovs" / "ovs-vswitchd.ctl",
+            ),
         ],
         netns=cmp.netns,
         env=env,
@@ -181,11 +179,7 @@ def start_ovn_controller(lab_dir: Path, cmp: Compute) -> None:
         [
             "ovn-controller",
             f"unix:{db_sock(lab_dir, cmp)}",
-            f"--pidfile={d / 'ovn' / 'ovn-controller.pid'}",
-            "-vconsole:off",
-            f"--log-file={d / 'log' / 'ovn-controller.log'}",
-            "--detach",
-            "--no-chdir",
+            *daemon_flags(d / "ovn" / "ovn-controller.pid", d / "log" / "ovn-controller.log"),
         ],
         netns=cmp.netns,
         env=ovs_env(lab_dir, cmp),

@@ -50,6 +50,12 @@ def write_dhcp_script(lab_dir: Path) -> Path:
 
 
 def plug(lab_dir: Path, cmp: Compute, vm: InstanceRecord, ipv6: bool) -> None:
+    attach(cmp, vm, ipv6)
+    bind(lab_dir, cmp, vm.vif, vm.port)
+
+
+def attach(cmp: Compute, vm: InstanceRecord, ipv6: bool) -> None:
+    """The instance namespace and its veth, up, but not yet on br-int (no binding)."""
     netns.add(vm.netns, ipv6=ipv6)
     netns.veth(cmp.netns, vm.vif, vm.netns)
     netns.shell(
@@ -57,17 +63,22 @@ def plug(lab_dir: Path, cmp: Compute, vm: InstanceRecord, ipv6: bool) -> None:
         f"ip link set eth0 address {vm.mac} mtu {MTU}; {netns.tx_off('eth0')}; ip link set eth0 up",
     )
     netns.shell(cmp.netns, f"ip link set {vm.vif} up")
+
+
+def bind(lab_dir: Path, cmp: Compute, device: str, port: str, *ovs_args: str) -> None:
+    """Plug a device into br-int as the logical port `port`: ovn-controller binds it."""
     compute.vsctl(
         lab_dir,
         cmp,
         "add-port",
         "br-int",
-        vm.vif,
+        device,
         "--",
         "set",
         "Interface",
-        vm.vif,
-        f"external_ids:iface-id={vm.port}",
+        device,
+        f"external_ids:iface-id={port}",
+        *ovs_args,
     )
 
 

@@ -49,6 +49,20 @@ def run(
     return proc.stdout
 
 
+def daemon_flags(pidfile: Path, log: Path, unixctl: Path | None = None) -> list[str]:
+    """The flags every OVS/OVN daemon of the lab starts with: self-daemonizing (the pidfile
+    holds the real pid), quiet on the console, its own control socket when it takes one."""
+    ctl = [f"--unixctl={unixctl}"] if unixctl else []
+    return [
+        f"--pidfile={pidfile}",
+        *ctl,
+        "-vconsole:off",
+        f"--log-file={log}",
+        "--detach",
+        "--no-chdir",
+    ]
+
+
 def spawn(
     cmd: Sequence[str],
     *,
