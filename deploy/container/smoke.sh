@@ -65,7 +65,7 @@ podman run --rm --volume "$work:/w:z" "$IMAGE" ovnmeta config render --role comp
 run "$tag-a"
 # The agent's own config loader, with no arguments, reads the mounted /etc/neutron.conf.d.
 in_ctr "$tag-a" /opt/ovnmeta/bin/python -c "
-from ovnmeta import config
+from ovnmeta.agent import config
 s = config.load([])
 assert s.sb.connection_string == 'tcp:192.0.2.11:6642,tcp:192.0.2.12:6642,tcp:192.0.2.13:6642'
 assert str(s.ovs.ovsdb_connection) == 'unix:/run/openvswitch/db.sock'

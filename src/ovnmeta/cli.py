@@ -1,4 +1,4 @@
-"""The `ovnmeta` command: one subcommand per component.
+"""The `ovnmeta` command, one subcommand per component, and the upstream entry points.
 
 Each component module exposes `register(subparsers)`, which adds its subcommand and sets
 `func` on the parsed arguments. Errors derived from OvnmetaError are printed as one line
@@ -9,10 +9,13 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from ovnmeta import __version__, agent_cli, demo, healthcheck_cli
+from ovnmeta import __version__
+from ovnmeta.agent import cli as agent_cli
+from ovnmeta.agent import healthcheck as healthcheck_cli
+from ovnmeta.core.errors import OvnmetaError
 from ovnmeta.deploy import cli as deploy_cli
-from ovnmeta.errors import OvnmetaError
 from ovnmeta.lab import cli as lab_cli
+from ovnmeta.lab import demo
 from ovnmeta.metadata_api import cli as metadata_api_cli
 
 
@@ -40,3 +43,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
+
+
+def neutron_main() -> int:
+    """`neutron-ovn-metadata-agent --config-file F [--config-dir D]`: `ovnmeta agent`."""
+    return main(["agent", *sys.argv[1:]])

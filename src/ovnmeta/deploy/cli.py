@@ -17,9 +17,9 @@ from typing import Any
 
 import yaml
 
-from ovnmeta import config
+from ovnmeta.agent import config
+from ovnmeta.core.errors import ConfigError, UsageError
 from ovnmeta.deploy import params, render
-from ovnmeta.errors import ConfigError, UsageError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -34,9 +34,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ovnmeta import config
-from ovnmeta.config import OvsdbRemote
-from ovnmeta.errors import ConfigError
+from ovnmeta.core import checks
+from ovnmeta.core.checks import OvsdbRemote
+from ovnmeta.core.errors import ConfigError
 
 ROLES = ("compute", "controller")
 
@@ -215,7 +215,7 @@ class _Section:
         value = self.str_(key)
         if value is None:
             return None
-        return config.check_path(self.name(key), value)
+        return checks.check_path(self.name(key), value)
 
     def section(self, key: str) -> _Section | None:
         value = self.raw(key)
@@ -335,7 +335,7 @@ def _agent(
                     f"{sec.name(name)}: required for the ssl: remotes of the southbound DB"
                 )
 
-    metadata_host = config.check_host(
+    metadata_host = checks.check_host(
         sec.name("metadata_host"), sec.str_("metadata_host", required=True) or ""
     )
     if _is_loopback(metadata_host):
@@ -345,7 +345,7 @@ def _agent(
         )
     protocol = sec.str_("metadata_protocol")
     if protocol is not None:
-        config.check_choice(sec.name("metadata_protocol"), protocol, ("http", "https"))
+        checks.check_choice(sec.name("metadata_protocol"), protocol, ("http", "https"))
     insecure = sec.bool_("metadata_insecure")
     ca = sec.path_("auth_ca_cert")
     cert, key = sec.path_("nova_client_cert"), sec.path_("nova_client_priv_key")
@@ -393,7 +393,7 @@ def _agent(
         ovsdb_connection_timeout=sec.int_("ovsdb_connection_timeout", low=1),
         ovsdb_retry_max_interval=sec.int_("ovsdb_retry_max_interval", low=1),
         ovsdb_probe_interval=sec.int_("ovsdb_probe_interval", low=0),
-        host=config.check_host(sec.name("host"), host) if host is not None else None,
+        host=checks.check_host(sec.name("host"), host) if host is not None else None,
         debug=debug if debug is not None else top_debug,
         rate_limiting=_rate_limits(rate, warnings) if rate else None,
     )
@@ -417,20 +417,20 @@ def _sb_remotes(sec: _Section, use_ssl: bool) -> tuple[OvsdbRemote, ...]:
     scheme = "ssl" if use_ssl else "tcp"
     out = []
     for ip in ips:
-        host = config.check_host(ips_name, ip)
+        host = checks.check_host(ips_name, ip)
         literal = f"[{host}]" if ":" in host else host
         out.append(f"{scheme}:{literal}:{port or DEFAULT_SB_PORT}")
     return _parse_remotes(ips_name, ",".join(out))
 
 
 def _parse_remotes(name: str, value: str) -> tuple[OvsdbRemote, ...]:
-    """config.parse_remotes, plus a check of each host: it lets `tcp://host:6642` through."""
-    remotes = config.parse_remotes(name, value)
+    """checks.parse_remotes, plus a check of each host: it lets `tcp://host:6642` through."""
+    remotes = checks.parse_remotes(name, value)
     for r in remotes:
         if r.scheme != "unix":
             host = r.target.rsplit(":", 1)[0]
             try:
-                config.check_host(name, host)
+                checks.check_host(name, host)
             except ConfigError:
                 raise ConfigError(
                     f"{name}: {str(r)!r} is not a tcp:HOST:PORT, ssl:HOST:PORT or unix:PATH remote"
@@ -442,7 +442,7 @@ def _rate_limits(sec: _Section, warnings: list[str]) -> RateLimits:
     versions = sec.list_("ip_versions")
     if versions is not None:
         try:
-            parsed = config.ip_versions(versions)
+            parsed = checks.ip_versions(versions)
         except ConfigError as exc:
             raise ConfigError(f"{sec.name('ip_versions')}: must list 4 and/or 6") from exc
         versions_t: tuple[int, ...] | None = tuple(sorted(parsed))
@@ -475,7 +475,7 @@ def _metadata_api(
     sec: _Section, top_secret: str | None, top_debug: bool | None
 ) -> MetadataApiParams:
     secret = _secret(sec, top_secret)
-    listen = config.check_host(sec.name("listen"), sec.str_("listen", required=True) or "")
+    listen = checks.check_host(sec.name("listen"), sec.str_("listen", required=True) or "")
     try:
         ipaddress.ip_address(listen)
     except ValueError:

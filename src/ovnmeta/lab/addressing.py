@@ -11,7 +11,7 @@ import ipaddress
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from ovnmeta.errors import UsageError
+from ovnmeta.core.errors import UsageError
 
 FIRST_INSTANCE_HOST = 10
 MTU = 1442  # 1500 minus the 58-byte Geneve header OVN uses (lab-recipe 11.4, item 6)

@@ -6,7 +6,7 @@ import os
 import sys
 from pathlib import Path
 
-from ovnmeta.errors import UsageError
+from ovnmeta.core.errors import UsageError
 from ovnmeta.lab import status as lab_status
 from ovnmeta.lab.lab import DEFAULT_PREFIX, Lab
 

@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
-from ovnmeta.errors import DependencyError, UsageError
+from ovnmeta.core.errors import DependencyError, UsageError
 from ovnmeta.lab import central, compute, instance, logical, netns, services
 from ovnmeta.lab.addressing import allocate, mac_for, plan_subnets
 from ovnmeta.lab.proc import alive, cmdline, owned_pid, run, stop, wait_until

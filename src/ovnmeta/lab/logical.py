@@ -6,8 +6,8 @@ import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
-from ovnmeta.errors import LabError
-from ovnmeta.eui64 import link_local
+from ovnmeta.core.errors import LabError
+from ovnmeta.core.eui64 import link_local
 from ovnmeta.lab import central
 from ovnmeta.lab.addressing import MTU, Subnet, dhcp_options, mac_for
 from ovnmeta.lab.proc import run

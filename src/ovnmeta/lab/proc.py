@@ -14,8 +14,8 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from ovnmeta.errors import LabError
-from ovnmeta.procfs import alive
+from ovnmeta.core.errors import LabError
+from ovnmeta.core.procfs import alive
 
 
 def run(

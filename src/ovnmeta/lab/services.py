@@ -12,7 +12,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from ovnmeta.errors import LabError
+from ovnmeta.core.errors import LabError
 from ovnmeta.lab import compute
 from ovnmeta.lab.addressing import MTU, plan_subnets
 from ovnmeta.lab.proc import alive, owned_pid, read_pid, run, spawn, wait_until

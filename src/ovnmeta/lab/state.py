@@ -5,7 +5,7 @@ import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from ovnmeta.errors import LabError
+from ovnmeta.core.errors import LabError
 
 STATE_FILE = "lab.json"
 

@@ -7,7 +7,7 @@ frozen description every I/O module works from, so naming rules live in one plac
 import re
 from dataclasses import dataclass
 
-from ovnmeta.errors import UsageError
+from ovnmeta.core.errors import UsageError
 
 UNDERLAY_CIDR = "10.255.0.0/24"
 UNDERLAY_PREFIXLEN = 24

@@ -21,7 +21,7 @@ from collections.abc import Callable
 
 from aiohttp import web
 
-from ovnmeta.errors import OvnmetaError, StoreError
+from ovnmeta.core.errors import OvnmetaError, StoreError
 from ovnmeta.metadata_api import paths, render, settings, store, validate
 from ovnmeta.metadata_api.model import InstanceRecord
 

@@ -19,7 +19,7 @@ import uuid as uuidlib
 from pathlib import Path
 from typing import Any
 
-from ovnmeta.errors import UsageError
+from ovnmeta.core.errors import UsageError
 from ovnmeta.metadata_api import codec, config, model, settings, store
 
 

@@ -22,7 +22,7 @@ from typing import Any
 
 from oslo_config import cfg
 
-from ovnmeta.errors import ConfigError
+from ovnmeta.core.errors import ConfigError
 from ovnmeta.metadata_api import model, settings
 
 GROUP = "metadata_api"

@@ -26,7 +26,7 @@ import uuid as uuidlib
 from dataclasses import dataclass, field
 from typing import NewType
 
-from ovnmeta.errors import UsageError
+from ovnmeta.core.errors import UsageError
 
 InstanceId = NewType("InstanceId", str)
 

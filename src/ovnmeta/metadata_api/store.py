@@ -30,7 +30,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ovnmeta.errors import StoreError, UsageError
+from ovnmeta.core.errors import StoreError, UsageError
 from ovnmeta.metadata_api import codec, model
 
 logger = logging.getLogger(__name__)

@@ -13,7 +13,7 @@ warning and never holds the expected signature or the secret.
 
 from dataclasses import dataclass
 
-from ovnmeta import signing
+from ovnmeta.core import signing
 from ovnmeta.metadata_api import model
 
 INSTANCE_ID = "X-Instance-ID"

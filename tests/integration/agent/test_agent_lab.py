@@ -14,7 +14,7 @@ import uuid
 
 import pytest
 
-from ovnmeta.signing import sign_instance_id
+from ovnmeta.core.signing import sign_instance_id
 from tests.integration.agent.harness import wait_for
 
 pytestmark = pytest.mark.lab
@@ -503,7 +503,7 @@ def test_cleanup_takes_down_what_the_agent_leaves_running(node):
         assert proc.returncode == 0, proc.stderr
         assert not [n for n in namespaces() if n.startswith("ovnmeta-")]
         assert f"tap{net[:10]}0" not in node.daemons.vsctl("list-ports", "br-int")
-        from ovnmeta.dataplane.haproxy import process_alive
+        from ovnmeta.agent.dataplane.haproxy import process_alive
 
         for pid in pids:
             wait_for(lambda pid=pid: not process_alive(pid), what=f"pid {pid} stopped")

@@ -4,8 +4,8 @@ import copy
 
 import pytest
 
+from ovnmeta.core.errors import ConfigError
 from ovnmeta.deploy import params
-from ovnmeta.errors import ConfigError
 
 SECRET = "7d1e0b0c4f5a9e2b"
 

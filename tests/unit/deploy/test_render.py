@@ -9,7 +9,7 @@ import pathlib
 import pytest
 from oslo_config import cfg
 
-from ovnmeta import config
+from ovnmeta.agent import config
 from ovnmeta.deploy import cli, params, render
 
 GOLDEN = pathlib.Path(__file__).parent / "golden"

@@ -1,6 +1,6 @@
 import pytest
 
-from ovnmeta.errors import UsageError
+from ovnmeta.core.errors import UsageError
 from ovnmeta.lab.addressing import allocate, dhcp_options, mac_for, plan_subnets
 
 

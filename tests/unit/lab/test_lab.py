@@ -1,6 +1,6 @@
 import pytest
 
-from ovnmeta.errors import DependencyError
+from ovnmeta.core.errors import DependencyError
 from ovnmeta.lab.lab import check_programs
 
 

@@ -1,6 +1,6 @@
 import pytest
 
-from ovnmeta.errors import LabError
+from ovnmeta.core.errors import LabError
 from ovnmeta.lab.state import InstanceRecord, LabState, NetworkRecord, load, save
 
 

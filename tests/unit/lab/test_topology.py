@@ -1,6 +1,6 @@
 import pytest
 
-from ovnmeta.errors import UsageError
+from ovnmeta.core.errors import UsageError
 from ovnmeta.lab.topology import (
     instance_netns,
     node_netns_pattern,

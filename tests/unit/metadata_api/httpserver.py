@@ -79,7 +79,7 @@ class SigningRelay:
     def __init__(self, upstream_port: int, instance_id: str, tenant_id: str, secret: str) -> None:
         from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-        from ovnmeta.signing import sign_instance_id
+        from ovnmeta.core.signing import sign_instance_id
 
         headers = {
             "X-Instance-ID": instance_id,

@@ -67,7 +67,7 @@ def test_every_status_of_the_header_chain(server, headers, status, message):
 
 
 def test_unknown_instance_with_valid_signature_is_404(server):
-    from ovnmeta.signing import sign_instance_id
+    from ovnmeta.core.signing import sign_instance_id
 
     headers = {
         **GOOD,

@@ -1,6 +1,6 @@
 import pytest
 
-from ovnmeta.errors import ConfigError
+from ovnmeta.core.errors import ConfigError
 from ovnmeta.metadata_api import config, settings
 
 

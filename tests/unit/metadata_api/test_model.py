@@ -1,6 +1,6 @@
 import pytest
 
-from ovnmeta.errors import UsageError
+from ovnmeta.core.errors import UsageError
 from ovnmeta.metadata_api import model
 
 from .conftest import PUBKEY, UUID, build_record

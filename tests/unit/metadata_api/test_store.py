@@ -3,7 +3,7 @@ import sqlite3
 
 import pytest
 
-from ovnmeta.errors import StoreError, UsageError
+from ovnmeta.core.errors import StoreError, UsageError
 from ovnmeta.metadata_api import model, store
 
 from .conftest import UUID, build_record

@@ -1,0 +1,96 @@
+"""`ovnmeta agent` and `ovnmeta status`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+
+from ovnmeta.agent import config, status
+from ovnmeta.core import logs
+
+
+def add_config_arguments(parser: argparse.ArgumentParser) -> None:
+    """`--config-file`/`--config-dir`, as upstream's agent takes them (also `healthcheck`)."""
+    parser.add_argument(
+        "--config-file",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="ini file (repeatable; later files win)",
+    )
+    parser.add_argument(
+        "--config-dir",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="directory of *.conf files (repeatable)",
+    )
+
+
+def oslo_argv(args: argparse.Namespace) -> list[str]:
+    """The parsed config arguments back into oslo.config's command line."""
+    argv: list[str] = []
+    for path in args.config_file:
+        argv += ["--config-file", path]
+    for path in args.config_dir:
+        argv += ["--config-dir", path]
+    return argv
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    agent = subparsers.add_parser(
+        "agent", help="the metadata agent (drop-in for neutron-ovn-metadata-agent)"
+    )
+    add_config_arguments(agent)
+    agent.add_argument(
+        "--cleanup",
+        action="store_true",
+        help="do not run: stop the edge haproxy and the socket holder this config started, and "
+        "remove every ovnmeta-* namespace (the agent itself never does this on exit)",
+    )
+    agent.set_defaults(func=run_agent)
+
+    st = subparsers.add_parser("status", help="what this chassis serves")
+    add_config_arguments(st)
+    st.add_argument("--json", action="store_true", help="machine-readable output")
+    st.set_defaults(func=run_status)
+
+
+def _limit_malloc_arenas() -> None:
+    """glibc gives each thread that allocates its own malloc arena; the agent's worker threads
+    (netlink, OVSDB) would each keep megabytes resident. Two arenas are plenty."""
+    import contextlib
+    import ctypes
+
+    m_arena_max = -8
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").mallopt(m_arena_max, 2)
+
+
+def run_agent(args: argparse.Namespace) -> int:
+    _limit_malloc_arenas()
+    settings = config.load(oslo_argv(args))
+    if args.cleanup:
+        from ovnmeta.agent import cleanup
+
+        logs.setup(settings.agent.debug, None, None, False)
+        return cleanup.run(settings)
+    a = settings.agent
+    logs.setup(a.debug, a.log_file, a.log_dir, a.use_syslog)
+    from ovnmeta.agent.main import Agent  # heavy imports only when the agent really runs
+
+    async def main() -> int:
+        return await Agent(settings).run()
+
+    return asyncio.run(main())
+
+
+def run_status(args: argparse.Namespace) -> int:
+    settings = config.load(oslo_argv(args))
+    s = status.enrich(status.load(settings.agent.status_file))
+    if args.json:
+        print(json.dumps(s, indent=1, sort_keys=True))
+    else:
+        print(status.render_table(s))
+    return 0 if s["agent_running"] else 1

@@ -1,0 +1,338 @@
+"""neutron_ovn_metadata_agent.ini -> frozen per-component settings (`agent.settings`).
+
+Upstream sections and option names are registered unchanged (agent-contract.md section 12), so an
+existing ini loads as is; unknown options are tolerated, as oslo.config does. Options we add live in
+`[ovnmeta]`. `load(argv)` reads the files; `from_conf(conf)` turns the parsed options into
+settings and validates them, raising `ConfigError("<option>: <what is wrong>")`.
+
+    settings = load(["--config-file", "/etc/neutron/neutron_ovn_metadata_agent.ini"])
+    settings.proxy.nova_metadata_port  # 8775
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+from oslo_config import cfg
+
+from ovnmeta.agent.settings import (
+    AgentSettings,
+    EdgeSettings,
+    OvsSettings,
+    ProxySettings,
+    RateLimitSettings,
+    SbSettings,
+    Settings,
+)
+from ovnmeta.core.checks import (
+    check_choice,
+    check_host,
+    check_non_negative,
+    check_path,
+    check_port,
+    check_positive,
+    ip_versions,
+    parse_remotes,
+)
+from ovnmeta.core.errors import ConfigError
+
+DEFAULT_CONFIG_DIRS = ("/etc/neutron.conf.d",)
+
+_DEFAULT_OPTS = [
+    cfg.StrOpt("metadata_proxy_shared_secret", default="", secret=True),
+    cfg.StrOpt(
+        "nova_metadata_host",
+        default="127.0.0.1",
+        deprecated_name="nova_metadata_ip",
+    ),
+    cfg.IntOpt("nova_metadata_port", default=8775),
+    cfg.StrOpt("nova_metadata_protocol", default="http"),
+    cfg.BoolOpt("nova_metadata_insecure", default=False),
+    cfg.StrOpt("auth_ca_cert"),
+    cfg.StrOpt("nova_client_cert", default=""),
+    cfg.StrOpt("nova_client_priv_key", default=""),
+    cfg.StrOpt("metadata_proxy_socket", default="$state_path/metadata_proxy"),
+    cfg.StrOpt("metadata_proxy_user", default=""),
+    cfg.StrOpt("metadata_proxy_group", default=""),
+    cfg.StrOpt("metadata_proxy_socket_mode", default="deduce"),
+    cfg.IntOpt("metadata_workers"),
+    cfg.IntOpt("metadata_backlog", default=4096),
+    cfg.StrOpt("state_path", default="/var/lib/neutron"),
+    cfg.StrOpt("external_pids", default="$state_path/external/pids"),
+    cfg.BoolOpt("debug", default=False),
+    cfg.IntOpt("agent_down_time", default=75),
+    cfg.StrOpt("host", default=""),
+    # The oslo.log options we honour (oslo.log itself is not a dependency).
+    cfg.StrOpt("log_file"),
+    cfg.StrOpt("log_dir"),
+    cfg.BoolOpt("use_syslog", default=False),
+]
+
+_AGENT_OPTS = [
+    cfg.StrOpt("root_helper", default="sudo"),
+    cfg.StrOpt("root_helper_daemon"),
+    cfg.StrOpt("check_child_processes_action", default="respawn"),
+    cfg.IntOpt("check_child_processes_interval", default=60),
+    cfg.StrOpt("kill_scripts_path", default="/etc/neutron/kill_scripts/"),
+]
+
+_OVS_OPTS = [
+    cfg.StrOpt("ovsdb_connection", default="unix:/usr/local/var/run/openvswitch/db.sock"),
+    cfg.IntOpt("ovsdb_connection_timeout", default=180),
+]
+
+_OVN_OPTS = [
+    cfg.StrOpt("ovn_sb_connection", default="tcp:127.0.0.1:6642"),
+    cfg.StrOpt("ovn_sb_private_key", default=""),
+    cfg.StrOpt("ovn_sb_certificate", default=""),
+    cfg.StrOpt("ovn_sb_ca_cert", default=""),
+    cfg.IntOpt("ovsdb_connection_timeout", default=180),
+    cfg.IntOpt("ovsdb_retry_max_interval", default=180),
+    cfg.IntOpt("ovsdb_probe_interval", default=60000),
+    cfg.StrOpt("ovsdb_log_level", default="INFO"),
+]
+
+_RATE_OPTS = [
+    cfg.BoolOpt("rate_limit_enabled", default=False),
+    cfg.ListOpt("ip_versions", default=["4"]),
+    cfg.IntOpt("base_window_duration", default=10),
+    cfg.IntOpt("base_query_rate_limit", default=10),
+    cfg.IntOpt("burst_window_duration", default=10),
+    cfg.IntOpt("burst_query_rate_limit", default=10),
+]
+
+_HAPROXY_OPTS = [
+    cfg.IntOpt("timeout_connect", default=30),
+    cfg.IntOpt("timeout_client", default=32),
+    cfg.IntOpt("timeout_server", default=32),
+    cfg.IntOpt("timeout_http_request", default=30),
+    cfg.IntOpt("timeout_http_keep_alive", default=30),
+]
+
+_OVNMETA_OPTS = [
+    cfg.StrOpt("metrics_host", default="127.0.0.1", help="Prometheus listen address"),
+    cfg.IntOpt("metrics_port", default=0, help="Prometheus port; 0 disables metrics"),
+    cfg.StrOpt("haproxy_binary", default="haproxy"),
+    cfg.IntOpt("edge_maxconn", default=1024, help="haproxy global maxconn"),
+    cfg.IntOpt("edge_nbthread", default=2, help="haproxy threads (one process for all networks)"),
+    cfg.IntOpt(
+        "edge_retries",
+        default=10,
+        help="haproxy connect retries to the agent socket, about one per second: a request "
+        "that arrives while the agent restarts waits instead of failing",
+    ),
+    cfg.IntOpt("provision_concurrency", default=8, help="networks provisioned in parallel"),
+    cfg.IntOpt("resync_interval", default=300, help="periodic full resync (s); 0 disables"),
+    cfg.FloatOpt(
+        "nova_request_timeout",
+        default=30.0,
+        help="total timeout of one Nova call (s); below the listener's timeout_server",
+    ),
+    cfg.IntOpt("nova_pool_size", default=100, help="keep-alive connections to Nova"),
+    cfg.IntOpt("max_request_body", default=65536, help="largest request body accepted (bytes)"),
+]
+
+_SECTIONS: tuple[tuple[str | None, list[cfg.Opt]], ...] = (
+    (None, _DEFAULT_OPTS),
+    ("AGENT", _AGENT_OPTS),
+    ("ovs", _OVS_OPTS),
+    ("ovn", _OVN_OPTS),
+    ("metadata_rate_limiting", _RATE_OPTS),
+    ("metadata_haproxy", _HAPROXY_OPTS),
+    ("ovnmeta", _OVNMETA_OPTS),
+)
+
+
+def new_conf() -> cfg.ConfigOpts:
+    conf = cfg.ConfigOpts()
+    for group, opts in _SECTIONS:
+        conf.register_opts(opts, group=group)
+    return conf
+
+
+def load(argv: Sequence[str], default_config_dirs: Sequence[str] = DEFAULT_CONFIG_DIRS) -> Settings:
+    """Parse `--config-file`/`--config-dir` arguments and return validated settings."""
+    conf = new_conf()
+    dirs = [d for d in default_config_dirs if os.path.isdir(d)]
+    try:
+        conf(
+            args=list(argv),
+            project="neutron",
+            prog="ovnmeta agent",
+            default_config_files=[],
+            default_config_dirs=dirs,
+            use_env=False,
+        )
+    except cfg.Error as exc:
+        raise ConfigError(_one_line(str(exc))) from exc
+    except SystemExit as exc:  # argparse inside oslo.config on a bad argument
+        raise ConfigError(f"bad command line: {' '.join(argv)}") from exc
+    settings = from_conf(conf)
+    check_files(settings)
+    return settings
+
+
+def from_conf(conf: cfg.ConfigOpts) -> Settings:
+    """Validate parsed options and build the settings; no file access."""
+    try:
+        return _build(conf)
+    except (cfg.Error, ValueError) as exc:
+        raise ConfigError(_one_line(str(exc))) from exc
+
+
+def _build(conf: cfg.ConfigOpts) -> Settings:
+    ovn, ovs = conf.ovn, conf.ovs
+    sb_remotes = parse_remotes("ovn_sb_connection", ovn.ovn_sb_connection)
+    if any(r.scheme == "ssl" for r in sb_remotes):
+        for name in ("ovn_sb_private_key", "ovn_sb_certificate", "ovn_sb_ca_cert"):
+            if not getattr(ovn, name):
+                raise ConfigError(f"{name}: required for the ssl: remotes in ovn_sb_connection")
+    ovs_remotes = parse_remotes("ovsdb_connection", ovs.ovsdb_connection)
+    if len(ovs_remotes) != 1:
+        raise ConfigError(f"ovsdb_connection: expected one remote, got {ovs.ovsdb_connection!r}")
+
+    state_path = check_path("state_path", conf.state_path)
+    proxy = ProxySettings(
+        metadata_proxy_shared_secret=conf.metadata_proxy_shared_secret or "",
+        nova_metadata_host=check_host("nova_metadata_host", conf.nova_metadata_host),
+        nova_metadata_port=check_port("nova_metadata_port", conf.nova_metadata_port),
+        nova_metadata_protocol=check_choice(
+            "nova_metadata_protocol", conf.nova_metadata_protocol, ("http", "https")
+        ),
+        nova_metadata_insecure=conf.nova_metadata_insecure,
+        auth_ca_cert=conf.auth_ca_cert or None,
+        nova_client_cert=conf.nova_client_cert or "",
+        nova_client_priv_key=conf.nova_client_priv_key or "",
+        metadata_proxy_socket=check_path("metadata_proxy_socket", conf.metadata_proxy_socket),
+        metadata_proxy_socket_mode=socket_mode(conf.metadata_proxy_socket_mode),
+        metadata_backlog=check_positive("metadata_backlog", conf.metadata_backlog),
+        nova_request_timeout_s=check_positive(
+            "nova_request_timeout", conf.ovnmeta.nova_request_timeout
+        ),
+        nova_pool_size=check_positive("nova_pool_size", conf.ovnmeta.nova_pool_size),
+        max_request_body=check_positive("max_request_body", conf.ovnmeta.max_request_body),
+    )
+    rl = conf.metadata_rate_limiting
+    rate = RateLimitSettings(
+        rate_limit_enabled=rl.rate_limit_enabled,
+        ip_versions=ip_versions(rl.ip_versions),
+        base_window_duration=check_positive("base_window_duration", rl.base_window_duration),
+        base_query_rate_limit=check_positive("base_query_rate_limit", rl.base_query_rate_limit),
+        burst_window_duration=check_positive("burst_window_duration", rl.burst_window_duration),
+        burst_query_rate_limit=check_positive("burst_query_rate_limit", rl.burst_query_rate_limit),
+    )
+    hp, om = conf.metadata_haproxy, conf.ovnmeta
+    edge = EdgeSettings(
+        haproxy_binary=om.haproxy_binary,
+        state_dir=os.path.join(state_path, "ovnmeta", "edge"),
+        backend_socket=proxy.metadata_proxy_socket,
+        user=conf.metadata_proxy_user or "",
+        group=conf.metadata_proxy_group or "",
+        debug=conf.debug,
+        maxconn=check_positive("edge_maxconn", om.edge_maxconn),
+        nbthread=check_positive("edge_nbthread", om.edge_nbthread),
+        retries=check_positive("edge_retries", om.edge_retries),
+        timeout_connect=check_positive("timeout_connect", hp.timeout_connect),
+        timeout_client=check_positive("timeout_client", hp.timeout_client),
+        timeout_server=check_positive("timeout_server", hp.timeout_server),
+        timeout_http_request=check_positive("timeout_http_request", hp.timeout_http_request),
+        timeout_http_keep_alive=check_positive(
+            "timeout_http_keep_alive", hp.timeout_http_keep_alive
+        ),
+        rate_limit=rate,
+    )
+    _check_socket_paths(proxy.metadata_proxy_socket, edge.state_dir)
+    agent = AgentSettings(
+        state_path=state_path,
+        agent_down_time=check_positive("agent_down_time", conf.agent_down_time),
+        debug=conf.debug,
+        log_file=conf.log_file,
+        log_dir=conf.log_dir,
+        use_syslog=conf.use_syslog,
+        provision_concurrency=check_positive("provision_concurrency", om.provision_concurrency),
+        resync_interval_s=check_non_negative("resync_interval", om.resync_interval),
+        metrics_host=check_host("metrics_host", om.metrics_host),
+        metrics_port=check_port("metrics_port", om.metrics_port, allow_zero=True),
+    )
+    return Settings(
+        agent=agent,
+        ovs=OvsSettings(
+            ovsdb_connection=ovs_remotes[0],
+            ovsdb_connection_timeout=check_positive(
+                "ovsdb_connection_timeout", ovs.ovsdb_connection_timeout
+            ),
+            ovsdb_probe_interval=check_non_negative(
+                "ovsdb_probe_interval", ovn.ovsdb_probe_interval
+            ),
+        ),
+        sb=SbSettings(
+            ovn_sb_connection=sb_remotes,
+            ovn_sb_private_key=ovn.ovn_sb_private_key or "",
+            ovn_sb_certificate=ovn.ovn_sb_certificate or "",
+            ovn_sb_ca_cert=ovn.ovn_sb_ca_cert or "",
+            ovsdb_connection_timeout=check_positive(
+                "ovsdb_connection_timeout", ovn.ovsdb_connection_timeout
+            ),
+            ovsdb_retry_max_interval=check_positive(
+                "ovsdb_retry_max_interval", ovn.ovsdb_retry_max_interval
+            ),
+            ovsdb_probe_interval=check_non_negative(
+                "ovsdb_probe_interval", ovn.ovsdb_probe_interval
+            ),
+        ),
+        proxy=proxy,
+        edge=edge,
+    )
+
+
+SUN_PATH_MAX = 107  # sockaddr_un.sun_path is 108 bytes, NUL included
+
+
+def _check_socket_paths(proxy_socket: str, edge_dir: str) -> None:
+    longest = os.path.join(edge_dir, "health.sock")  # the longest socket under state_path
+    if len(longest.encode()) > SUN_PATH_MAX:
+        raise ConfigError(
+            f"state_path: too long: {longest!r} would exceed the {SUN_PATH_MAX}-byte limit of "
+            "a UNIX socket path"
+        )
+    if len(proxy_socket.encode()) > SUN_PATH_MAX:
+        raise ConfigError(
+            f"metadata_proxy_socket: {proxy_socket!r} is longer than {SUN_PATH_MAX} bytes, "
+            "the limit of a UNIX socket path"
+        )
+
+
+def check_files(settings: Settings) -> None:
+    """Every configured certificate or key must be readable now, not at the first request."""
+    files = {
+        "auth_ca_cert": settings.proxy.auth_ca_cert,
+        "nova_client_cert": settings.proxy.nova_client_cert,
+        "nova_client_priv_key": settings.proxy.nova_client_priv_key,
+        "ovn_sb_private_key": settings.sb.ovn_sb_private_key,
+        "ovn_sb_certificate": settings.sb.ovn_sb_certificate,
+        "ovn_sb_ca_cert": settings.sb.ovn_sb_ca_cert,
+    }
+    for option, path in files.items():
+        if not path:
+            continue
+        try:
+            with open(path, "rb") as f:
+                f.read(1)
+        except OSError as exc:
+            raise ConfigError(f"{option}: cannot read {path!r}: {exc.strerror}") from exc
+
+
+_SOCKET_MODES = {"deduce": None, "user": 0o644, "group": 0o664, "all": 0o666}
+
+
+def socket_mode(value: str) -> int | None:
+    if value not in _SOCKET_MODES:
+        raise ConfigError(
+            f"metadata_proxy_socket_mode: {value!r} is not one of {', '.join(_SOCKET_MODES)}"
+        )
+    return _SOCKET_MODES[value]
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())

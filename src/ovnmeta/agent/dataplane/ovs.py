@@ -1,0 +1,108 @@
+"""The local Open_vSwitch database (ovsdbapp): chassis identity, integration bridge, ports.
+
+Blocking: called from worker threads. OVSDB failures become OvsError / SbError with the
+object named.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from ovsdbapp.backend.ovs_idl import connection, idlutils
+from ovsdbapp.schema.open_vswitch import impl_idl
+
+from ovnmeta.agent.settings import OvsSettings
+from ovnmeta.core.errors import OvsError, SbError
+
+logger = logging.getLogger(__name__)
+
+TABLES = ("Open_vSwitch", "Bridge", "Port", "Interface")
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    system_id: str
+    bridge: str
+
+
+class Ovs:
+    def __init__(self, settings: OvsSettings) -> None:
+        self._settings = settings
+        self._api: impl_idl.OvsdbIdl | None = None
+
+    def connect(self) -> None:
+        remote = str(self._settings.ovsdb_connection)
+        try:
+            helper = idlutils.get_schema_helper(remote, "Open_vSwitch")
+            for table in TABLES:
+                helper.register_table(table)
+            idl = connection.OvsdbIdl(
+                remote, helper, probe_interval=self._settings.ovsdb_probe_interval
+            )
+            conn = connection.Connection(idl, timeout=self._settings.ovsdb_connection_timeout)
+            # A class of our own: ovsdbapp keeps the connection on the class.
+            api_class = type("OvsApi", (impl_idl.OvsdbIdl,), {"_ovsdb_connection": None})
+            self._api = api_class(conn)
+        except Exception as exc:
+            raise SbError(
+                f"ovsdb_connection {remote}: cannot connect: {exc} (is ovsdb-server running?)"
+            ) from exc
+
+    def close(self) -> None:
+        if self._api is not None:
+            self._api.ovsdb_connection.stop(timeout=5)
+            self._api = None
+
+    @property
+    def api(self) -> impl_idl.OvsdbIdl:
+        if self._api is None:
+            raise OvsError("local OVSDB: not connected")
+        return self._api
+
+    def identity(self) -> Identity | None:
+        """system-id and ovn-bridge (default br-int); None while system-id is missing."""
+        rows = list(self.api.tables["Open_vSwitch"].rows.values())
+        if not rows:
+            return None
+        ext = rows[0].external_ids
+        system_id = ext.get("system-id")
+        if not system_id:
+            return None
+        return Identity(system_id, ext.get("ovn-bridge") or "br-int")
+
+    def bridge_exists(self, name: str) -> bool:
+        return any(b.name == name for b in self.api.tables["Bridge"].rows.values())
+
+    def ports_of(self, names: Iterable[str]) -> tuple[tuple[str, str, str | None], ...]:
+        wanted = set(names)
+        found = []
+        for bridge in list(self.api.tables["Bridge"].rows.values()):
+            for port in bridge.ports:
+                if port.name not in wanted:
+                    continue
+                iface_id = None
+                for iface in port.interfaces:
+                    iface_id = iface.external_ids.get("iface-id", iface_id)
+                found.append((bridge.name, port.name, iface_id))
+        return tuple(sorted(found))
+
+    def plug(self, bridge: str, port: str, iface_id: str) -> None:
+        if not self.bridge_exists(bridge):
+            raise OvsError(
+                f"{bridge}: cannot plug {port}: bridge not found (is ovn-controller running?)"
+            )
+        api = self.api
+        try:
+            with api.transaction(check_error=True) as txn:
+                txn.add(api.add_port(bridge, port, may_exist=True))
+                txn.add(api.db_set("Interface", port, ("external_ids", {"iface-id": iface_id})))
+        except Exception as exc:
+            raise OvsError(f"{bridge}: cannot plug {port}: {exc}") from exc
+
+    def unplug(self, bridge: str, port: str) -> None:
+        try:
+            self.api.del_port(port, bridge=bridge, if_exists=True).execute(check_error=True)
+        except Exception as exc:
+            raise OvsError(f"{bridge}: cannot unplug {port}: {exc}") from exc

@@ -1,0 +1,119 @@
+"""Keeps the agent's listening UNIX socket open while the agent restarts.
+
+A tiny process (stdlib only, started once, in its own session) creates and listens on
+`metadata_proxy_socket` and hands the listening fd to every agent that asks on a control
+socket (SCM_RIGHTS). It never accepts: while no agent runs - restart, crash, kill -9 - the
+kernel queues the edge's connections in the backlog, and the next agent accepts them. So a
+request that arrives during a restart waits instead of failing. (haproxy retries a failed
+UNIX connect at once, without its 1 s turn-around, so retries alone cannot bridge a restart.)
+
+    python -I -S .../ovnmeta/proxy/holder.py SOCKET CONTROL_SOCKET BACKLOG MODE PIDFILE
+
+Run as a plain script (stdlib imports only, no site-packages): about 7 MB resident.
+
+OVNMETA_DETACH, if set, is a command prefix the holder is started through. The container image
+sets it to /usr/local/bin/ovnmeta-detach, which moves the holder out of the container's cgroup
+(as it does for the edge haproxy): `podman stop` kills every process of that cgroup, and a
+holder killed with its container leaves the edge nothing to queue on (503 until the next agent).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import sys
+import time
+
+
+def fetch(control: str, timeout_s: float = 0.5) -> socket.socket | None:
+    """The listening socket from a running holder, or None if there is none."""
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as ctl:
+            ctl.settimeout(timeout_s)
+            ctl.connect(control)
+            _, fds, _, _ = socket.recv_fds(ctl, 16, 1)
+    except OSError:
+        return None
+    if not fds:
+        return None
+    return socket.socket(fileno=fds[0])
+
+
+def serve(path: str, control: str, backlog: int, mode: int | None, pidfile: str) -> None:
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+    listener.bind(path)
+    if mode is not None:
+        os.chmod(path, mode)
+    listener.listen(backlog)
+    ctl = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(control)
+    ctl.bind(control)
+    os.chmod(control, 0o600)
+    ctl.listen(8)
+    with open(pidfile + ".tmp", "w") as f:
+        f.write(f"{os.getpid()}\n")
+    os.replace(pidfile + ".tmp", pidfile)
+    while True:
+        conn, _ = ctl.accept()
+        with conn, contextlib.suppress(OSError):
+            socket.send_fds(conn, [b"L"], [listener.fileno()])
+
+
+def main(argv: list[str]) -> int:
+    path, control, backlog, mode, pidfile = argv
+    os.umask(0o077)
+    serve(path, control, int(backlog), int(mode, 8) if mode != "-" else None, pidfile)
+    return 0
+
+
+def wait_fetch(control: str, timeout_s: float) -> socket.socket | None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        sock = fetch(control)
+        if sock is not None:
+            return sock
+        time.sleep(0.01)
+    return None
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
+
+
+def ensure(
+    path: str, control: str, backlog: int, mode: int | None, pidfile: str, timeout_s: float = 5.0
+) -> socket.socket:
+    """The listening socket: from the running holder, or from a holder started now."""
+    import shlex
+    import subprocess
+
+    sock = fetch(control)
+    if sock is not None:
+        return sock
+    os.makedirs(os.path.dirname(control), exist_ok=True)
+    subprocess.Popen(
+        [
+            *shlex.split(os.environ.get("OVNMETA_DETACH", "")),
+            sys.executable,
+            "-m",
+            "ovnmeta.agent.proxy.holder",
+            path,
+            control,
+            str(backlog),
+            f"{mode:o}" if mode is not None else "-",
+            pidfile,
+        ],
+        start_new_session=True,  # outlives the agent, like the edge
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        close_fds=True,
+    )
+    sock = wait_fetch(control, timeout_s)
+    if sock is None:
+        raise OSError(f"{control}: the socket holder did not start")
+    return sock

@@ -1,0 +1,230 @@
+"""The metadata proxy on the UNIX socket: edge -> lookup -> Nova -> guest (I/O shell).
+
+Requests are served concurrently on one event loop; the Nova client is one pooled keep-alive
+session with the TLS options from the config. Every decision is made by the pure modules
+(request, lookup, forward, reply); this file only moves bytes and logs outcomes.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import ssl
+import time
+from collections.abc import Callable
+
+import aiohttp
+from aiohttp import web
+
+from ovnmeta.agent.proxy import forward, lookup, probe, reply, request
+from ovnmeta.agent.settings import ProxySettings
+
+logger = logging.getLogger(__name__)
+
+MAX_RESPONSE_BYTES = 16 * 1024 * 1024  # Nova's largest documents (user data) are far below
+
+Observer = Callable[[int, float], None]  # (status, seconds) for metrics
+
+
+def ssl_context(settings: ProxySettings) -> ssl.SSLContext | bool:
+    """`verify` per agent-contract.md section 9; a client cert only when both halves are set."""
+    if settings.nova_metadata_protocol != "https":
+        return False
+    if settings.nova_metadata_insecure:
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    else:
+        ctx = ssl.create_default_context(cafile=settings.auth_ca_cert)
+    if settings.nova_client_cert and settings.nova_client_priv_key:
+        ctx.load_cert_chain(settings.nova_client_cert, settings.nova_client_priv_key)
+    return ctx
+
+
+class ProxyServer:
+    def __init__(
+        self,
+        settings: ProxySettings,
+        index: lookup.PortIndex,
+        observe: Observer | None = None,
+        listener: socket.socket | None = None,
+    ) -> None:
+        """`listener`: an already listening socket (from proxy.holder); else bind our own."""
+        self._listener = listener
+        self._settings = settings
+        self._index = index
+        self._observe = observe or (lambda status, seconds: None)
+        self._runner: web.AppRunner | None = None
+        self._session: aiohttp.ClientSession | None = None
+
+    async def start(self) -> None:
+        s = self._settings
+        connector = aiohttp.TCPConnector(
+            limit=s.nova_pool_size, ssl=ssl_context(s), keepalive_timeout=30
+        )
+        self._session = aiohttp.ClientSession(
+            connector=connector,
+            auto_decompress=False,  # gzip is handled by forward.relay, within a size bound
+            skip_auto_headers=("User-Agent",),
+            timeout=aiohttp.ClientTimeout(total=s.nova_request_timeout_s),
+        )
+        app = web.Application(client_max_size=s.max_request_body)
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await self._runner.setup()
+        os.makedirs(os.path.dirname(s.metadata_proxy_socket), exist_ok=True)
+        if self._listener is not None:
+            site: web.BaseSite = web.SockSite(self._runner, self._listener)
+        else:
+            site = web.UnixSite(self._runner, s.metadata_proxy_socket, backlog=s.metadata_backlog)
+        await site.start()
+        if self._listener is None and s.metadata_proxy_socket_mode is not None:
+            os.chmod(s.metadata_proxy_socket, s.metadata_proxy_socket_mode)
+        logger.info("metadata proxy listening on %s", s.metadata_proxy_socket)
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def _handle(self, http: web.Request) -> web.StreamResponse:
+        if probe.is_probe(
+            http.headers.getall(probe.HEADER, []), http.headers.getall(request.NETWORK_HEADER, [])
+        ):
+            answer = await self._probe_backend()  # not a guest request: no metrics, DEBUG log
+            return web.Response(status=answer.status, headers=answer.headers, body=answer.body)
+        started = time.monotonic()
+        try:
+            answer = await self._answer(http)
+        except web.HTTPException:
+            raise  # aiohttp's own answers (413 request too large, ...)
+        except Exception:
+            # The one broad catch of the proxy: a bug must cost one request a 500, not the
+            # server; the traceback goes to the log.
+            logger.exception("internal error serving %s %s", http.method, http.path)
+            answer = reply.internal_error()
+        self._observe(answer.status, time.monotonic() - started)
+        return web.Response(status=answer.status, headers=answer.headers, body=answer.body)
+
+    async def _answer(self, http: web.Request) -> reply.Reply:
+        h = http.headers
+        guest = request.parse(
+            h.getall(request.NETWORK_HEADER, []),
+            h.getall(request.FORWARDED_FOR, []),
+            h.getall(request.ROUTER_HEADER, []),
+        )
+        if isinstance(guest, reply.Reply):
+            return guest
+        outcome = lookup.find(self._index, guest)
+        match outcome:
+            case lookup.NotFound(reason=reason):
+                logger.warning(
+                    "no instance for %s on network %s: %s", guest.address, guest.network, reason
+                )
+                return reply.not_found(guest.network)
+            case lookup.Ambiguous(ports=ports):
+                logger.error(
+                    "several ports match %s on network %s: %s (run neutron-ovn-db-sync-util)",
+                    guest.address,
+                    guest.network,
+                    ", ".join(ports),
+                )
+                return reply.not_found(guest.network)
+        assert isinstance(outcome, lookup.Found)
+        body = await http.read()  # bounded by client_max_size
+        upstream = forward.build(
+            outcome,
+            str(guest.address),
+            http.method,
+            http.raw_path,
+            body,
+            self._settings.nova_base_url,
+            self._settings.metadata_proxy_shared_secret,
+        )
+        return await self._call_nova(upstream, outcome)
+
+    async def _send(
+        self, upstream: forward.UpstreamRequest
+    ) -> tuple[int, tuple[tuple[str, str], ...], bytes]:
+        assert self._session is not None
+        async with self._session.request(
+            upstream.method,
+            upstream.url,
+            headers=upstream.headers,
+            data=upstream.body or None,
+            allow_redirects=False,
+        ) as resp:
+            body = await _read_bounded(resp.content, MAX_RESPONSE_BYTES)
+            return resp.status, tuple(resp.headers.items()), body
+
+    async def _call_nova(
+        self, upstream: forward.UpstreamRequest, found: lookup.Found
+    ) -> reply.Reply:
+        assert self._session is not None
+        for attempt in (1, 2):
+            try:
+                status, headers, body = await self._send(upstream)
+                break
+            except TimeoutError:
+                logger.warning(
+                    "nova did not answer within %ss for instance %s",
+                    self._settings.nova_request_timeout_s,
+                    found.instance_id,
+                )
+                return reply.error(504, "The remote metadata server did not answer in time.")
+            except aiohttp.ClientError as exc:
+                # A kept-alive connection that Nova closed (a Nova restart) fails the first
+                # request on it; one more try on a fresh connection is safe when the request
+                # cannot have reached Nova, or is a read.
+                if attempt == 1 and _retryable(upstream.method, exc):
+                    logger.debug("retrying nova request after %s", exc)
+                    continue
+                logger.warning("nova unreachable at %s: %s", self._settings.nova_base_url, exc)
+                return reply.unavailable()
+        hint = forward.hint_for(status)
+        if hint:
+            logger.warning("%s (instance %s)", hint, found.instance_id)
+        return forward.relay(status, headers, body, MAX_RESPONSE_BYTES)
+
+    async def _probe_backend(self) -> reply.Reply:
+        """`ovnmeta healthcheck`: GET the backend's root `/` on the pooled session."""
+        assert self._session is not None
+        url = self._settings.nova_base_url
+        status, error = None, None
+        try:
+            async with self._session.get(
+                url + "/",
+                allow_redirects=False,
+                timeout=aiohttp.ClientTimeout(total=probe.TIMEOUT_S),
+            ) as resp:
+                status = resp.status
+                await resp.read()
+        except TimeoutError:
+            error = f"no answer within {probe.TIMEOUT_S:g}s"
+        except aiohttp.ClientConnectorError as exc:
+            error = str(exc.os_error) or type(exc.os_error).__name__  # without "ssl:default"
+        except aiohttp.ClientError as exc:
+            error = str(exc) or type(exc).__name__
+        answer = probe.answer(url, status, error)
+        logger.debug("health probe: %s", answer.body.decode())
+        return answer
+
+
+def _retryable(method: str, exc: aiohttp.ClientError) -> bool:
+    if isinstance(exc, aiohttp.ClientConnectorError):  # never connected: nothing was sent
+        return True
+    return method in ("GET", "HEAD", "OPTIONS") and isinstance(exc, aiohttp.ClientConnectionError)
+
+
+async def _read_bounded(stream: aiohttp.StreamReader, limit: int) -> bytes:
+    chunks, size = [], 0
+    async for chunk in stream.iter_chunked(65536):
+        size += len(chunk)
+        if size > limit:
+            raise aiohttp.ClientPayloadError(f"nova response larger than {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)

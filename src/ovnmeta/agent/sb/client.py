@@ -1,0 +1,244 @@
+"""The one SB connection of this chassis (ovsdbapp): conditional monitoring, changes handed to
+the asyncio loop, and the Chassis_Private writes.
+
+Only this module knows that ovsdbapp runs a thread: rows are turned into `sb.changes` values in
+the IDL thread and passed on with `loop.call_soon_threadsafe`.
+
+Monitored (agent-contract.md section 3.1, narrowed as it allows): Chassis and Chassis_Private
+where name == own; Port_Binding where chassis == own, own in additional_chassis, or
+type == localport; Datapath_Binding and SB_Global whole (one row per network, one row).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import ovs.stream
+from ovsdbapp.backend.ovs_idl import connection, idlutils
+from ovsdbapp.schema.ovn_southbound import impl_idl
+
+from ovnmeta.agent.sb import changes, events, registration
+from ovnmeta.agent.settings import SbSettings
+from ovnmeta.core.errors import SbError
+
+logger = logging.getLogger(__name__)
+
+COLUMNS = {
+    "Port_Binding": [
+        "logical_port",
+        "type",
+        "datapath",
+        "mac",
+        "chassis",
+        "additional_chassis",
+        "external_ids",
+    ],
+    "Datapath_Binding": ["external_ids"],
+    "Chassis": ["name", "hostname"],
+    "Chassis_Private": ["name", "chassis", "nb_cfg", "nb_cfg_timestamp", "external_ids"],
+    "SB_Global": ["nb_cfg"],
+}
+
+Sink = Callable[[changes.Change], None]
+
+
+class SbIdl(connection.OvsdbIdl):
+    def __init__(
+        self,
+        remote: str,
+        helper: Any,
+        probe_interval: int,
+        own: str,
+        sink: Sink,
+        retry_max_interval_s: int = 180,
+    ):
+        super().__init__(remote, helper, probe_interval=probe_interval, leader_only=False)
+        # Reconnect backoff: 1 s doubling up to [ovn] ovsdb_retry_max_interval.
+        self._session.reconnect.set_backoff(1000, max(retry_max_interval_s, 1) * 1000)
+        self._own = own
+        self._sink = sink
+        self._chassis: str | None = None
+        self._monitoring = False
+        self._snapshots = 0
+        self._snapshot_due = False
+        self.cond_change("Chassis", [["name", "==", own]])
+        self.cond_change("Chassis_Private", [["name", "==", own]])
+        self._set_port_condition()
+
+    def _set_port_condition(self) -> None:
+        cond: list[Any] = [["type", "==", "localport"]]
+        if self._chassis:
+            ref = ["uuid", self._chassis]
+            cond += [["chassis", "==", ref], ["additional_chassis", "includes", ref]]
+        self.cond_change("Port_Binding", cond)
+
+    def run(self) -> Any:
+        result = super().run()
+        # python-ovs stays in MONITORING while its session is down (until it reconnects):
+        # ask the session, so a lost SB shows at once (status file, `ovnmeta healthcheck`).
+        monitoring = self.state == self.IDL_S_MONITORING and self._session.is_connected()
+        if monitoring and not self._monitoring:
+            # A (re)connect just delivered its dump. The first time, our chassis UUID only
+            # becomes known now: widen the port condition and wait for it to be acked, so the
+            # full sync never sees "no local ports" and tears down healthy namespaces.
+            self._snapshot_due = True
+            chassis = self._own_chassis_uuid()
+            if chassis != self._chassis:
+                self._chassis = chassis
+                self._set_port_condition()
+        elif not monitoring and self._monitoring:
+            self._sink(changes.Disconnected())
+        self._monitoring = monitoring
+        if monitoring and self._snapshot_due and self._port_condition_acked():
+            self._snapshot_due = False
+            self._sink(events.snapshot(self.tables, self._own, self._snapshots > 0))
+            self._snapshots += 1
+        # python-ovs sends a changed condition only at the start of the next run(), and
+        # nothing wakes the IDL thread for it: send it now.
+        self.send_cond_change()
+        return result
+
+    def _port_condition_acked(self) -> bool:
+        state = self.tables["Port_Binding"].condition_state
+        return state.new is None and state.requested is None
+
+    def _own_chassis_uuid(self) -> str | None:
+        for row in self.tables["Chassis"].rows.values():
+            if row.name == self._own:
+                return str(row.uuid)
+        return None
+
+    def notify(self, event: str, row: Any, updates: Any = None) -> None:
+        # Rows parsed from a dump arrive before the state is MONITORING; the snapshot covers
+        # them. Afterwards every change is forwarded as a value.
+        if self.state != self.IDL_S_MONITORING or self._snapshot_due:
+            return
+        table = row._table.name
+        if table == "Port_Binding":
+            self._sink(events.port_change(event, row))
+        elif table == "Datapath_Binding":
+            self._sink(events.datapath_change(event, row))
+        elif table == "Chassis" and row.name == self._own:
+            uuid = None if event == events.ROW_DELETE else str(row.uuid)
+            if uuid != self._chassis:
+                self._chassis = uuid
+                self._set_port_condition()
+                self._sink(changes.ChassisFound(uuid))  # type: ignore[arg-type]
+        elif table == "Chassis_Private" and event == events.ROW_CREATE:
+            self._sink(changes.ChassisPrivateCreated(row.nb_cfg))
+        elif table == "SB_Global" and event == events.ROW_UPDATE and hasattr(updates, "nb_cfg"):
+            self._sink(changes.NbCfgChanged(row.nb_cfg))
+
+
+class SbClient:
+    def __init__(self, settings: SbSettings, own: str, sink: Sink) -> None:
+        self._settings = settings
+        self._own = own
+        self._sink = sink
+        self._api: impl_idl.OvnSbApiIdlImpl | None = None
+
+    def connect(self) -> None:
+        """Blocking: fetch the schema, connect, start the IDL thread. Raises SbError."""
+        s = self._settings
+        remote = s.connection_string
+        if any(r.scheme == "ssl" for r in s.ovn_sb_connection):
+            ovs.stream.Stream.ssl_set_private_key_file(s.ovn_sb_private_key)
+            ovs.stream.Stream.ssl_set_certificate_file(s.ovn_sb_certificate)
+            ovs.stream.Stream.ssl_set_ca_cert_file(s.ovn_sb_ca_cert)
+        try:
+            helper = idlutils.get_schema_helper(remote, "OVN_Southbound")
+            for table, columns in COLUMNS.items():
+                helper.register_columns(table, columns)
+            idl = SbIdl(
+                remote,
+                helper,
+                s.ovsdb_probe_interval,
+                self._own,
+                self._sink,
+                s.ovsdb_retry_max_interval,
+            )
+            conn = connection.Connection(idl, timeout=s.ovsdb_connection_timeout)
+            api_class = type(
+                "SbApi",
+                (impl_idl.OvnSbApiIdlImpl,),
+                {
+                    "_ovsdb_connection": None,  # ovsdbapp keeps it per class: ours alone
+                    "lookup_table": {
+                        **impl_idl.OvnSbApiIdlImpl.lookup_table,
+                        "Chassis_Private": idlutils.RowLookup("Chassis_Private", "name", None),
+                    },
+                },
+            )
+            self._api = api_class(conn)
+        except Exception as exc:
+            raise SbError(f"ovn_sb_connection {remote}: cannot connect: {exc}") from exc
+        logger.info("connected to the southbound database (%s)", remote)
+
+    def close(self) -> None:
+        if self._api is not None:
+            self._api.ovsdb_connection.stop(timeout=5)
+            self._api = None
+
+    @property
+    def connected(self) -> bool:
+        return self._api is not None and self._api.idl.is_connected()
+
+    def register(self, agent_id: str, bridge: str, nb_cfg: int) -> None:
+        """Blocking. Raises SbError (for example while Chassis_Private does not exist yet)."""
+        api = self._require()
+        own = self._own
+        try:
+            with api.transaction(check_error=True) as txn:
+                # "add": an existing agent id is never overwritten
+                txn.add(
+                    api.db_add(
+                        "Chassis_Private",
+                        own,
+                        "external_ids",
+                        {registration.KEY_AGENT_ID: agent_id},
+                    )
+                )
+                txn.add(
+                    api.db_set(
+                        "Chassis_Private",
+                        own,
+                        (
+                            "external_ids",
+                            {
+                                registration.KEY_BRIDGE: bridge,
+                                registration.KEY_SB_CFG: str(nb_cfg),
+                            },
+                        ),
+                        if_exists=False,
+                    )
+                )
+                txn.add(
+                    api.db_remove(
+                        "Chassis_Private",
+                        own,
+                        "external_ids",
+                        *registration.FOREIGN_KEYS,
+                        if_exists=True,
+                    )
+                )
+        except Exception as exc:
+            raise SbError(f"Chassis_Private {own}: cannot register: {exc}") from exc
+
+    def write_sb_cfg(self, nb_cfg: int) -> None:
+        api = self._require()
+        try:
+            api.db_set(
+                "Chassis_Private",
+                self._own,
+                ("external_ids", {registration.KEY_SB_CFG: str(nb_cfg)}),
+                if_exists=False,
+            ).execute(check_error=True)
+        except Exception as exc:
+            raise SbError(f"Chassis_Private {self._own}: cannot write heartbeat: {exc}") from exc
+
+    def _require(self) -> impl_idl.OvnSbApiIdlImpl:
+        if self._api is None:
+            raise SbError("southbound: not connected")
+        return self._api

@@ -1,0 +1,154 @@
+import textwrap
+
+import pytest
+
+from ovnmeta.agent import config
+from ovnmeta.core.errors import ConfigError
+
+
+def write(tmp_path, text, name="agent.ini"):
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text))
+    return str(path)
+
+
+def load(*paths, dirs=()):
+    argv = []
+    for p in paths:
+        argv += ["--config-file", p]
+    for d in dirs:
+        argv += ["--config-dir", d]
+    return config.load(argv, default_config_dirs=())
+
+
+def test_defaults_match_upstream(tmp_path):
+    s = load(write(tmp_path, "[DEFAULT]\n"))
+    assert s.proxy.nova_metadata_host == "127.0.0.1"
+    assert s.proxy.nova_metadata_port == 8775
+    assert s.proxy.nova_base_url == "http://127.0.0.1:8775"
+    assert s.proxy.metadata_proxy_socket == "/var/lib/neutron/metadata_proxy"
+    assert s.proxy.metadata_backlog == 4096
+    assert s.sb.connection_string == "tcp:127.0.0.1:6642"
+    assert s.sb.ovsdb_probe_interval == 60000
+    assert s.edge.timeout_server == 32
+    assert s.edge.rate_limit.ip_versions == frozenset({4})
+    assert s.agent.agent_down_time == 75
+    assert s.agent.metrics_port == 0
+
+
+def test_upstream_ini_loads_unchanged_with_unknown_options(tmp_path):
+    ini = write(
+        tmp_path,
+        f"""
+        [DEFAULT]
+        state_path = {tmp_path}/state
+        metadata_proxy_shared_secret = s3cr3t
+        nova_metadata_ip = 192.0.2.10
+        nova_metadata_port = 9775
+        debug = true
+        some_unknown_option = whatever
+        [ovs]
+        ovsdb_connection = tcp:127.0.0.1:6640
+        [ovn]
+        ovn_sb_connection = tcp:10.0.0.1:6642,tcp:[fd00::2]:6642,unix:/run/ovn/sb.sock
+        ovn_metadata_enabled = true
+        [metadata_rate_limiting]
+        rate_limit_enabled = true
+        ip_versions = 4,6
+        [ovnmeta]
+        metrics_port = 9105
+        """,
+    )
+    s = load(ini)
+    assert s.proxy.metadata_proxy_shared_secret == "s3cr3t"
+    assert s.proxy.nova_metadata_host == "192.0.2.10"  # deprecated alias still works
+    assert s.proxy.nova_base_url == "http://192.0.2.10:9775"
+    assert s.proxy.metadata_proxy_socket == f"{tmp_path}/state/metadata_proxy"
+    assert [str(r) for r in s.sb.ovn_sb_connection] == [
+        "tcp:10.0.0.1:6642",
+        "tcp:[fd00::2]:6642",
+        "unix:/run/ovn/sb.sock",
+    ]
+    assert str(s.ovs.ovsdb_connection) == "tcp:127.0.0.1:6640"
+    assert s.edge.rate_limit.ip_versions == frozenset({4, 6})
+    assert s.agent.metrics_port == 9105
+    assert s.edge.debug is True
+    assert "s3cr3t" not in repr(s)
+
+
+def test_later_files_and_config_dir_override(tmp_path):
+    a = write(tmp_path, "[DEFAULT]\nnova_metadata_port = 1000\n", "a.ini")
+    b = write(tmp_path, "[DEFAULT]\nnova_metadata_port = 2000\n", "b.ini")
+    d = tmp_path / "conf.d"
+    d.mkdir()
+    (d / "10-nova.conf").write_text("[DEFAULT]\nnova_metadata_host = nova.example.org\n")
+    s = load(a, b, dirs=[str(d)])
+    assert s.proxy.nova_metadata_port == 2000
+    assert s.proxy.nova_metadata_host == "nova.example.org"
+
+
+def test_ipv6_nova_host_is_bracketed(tmp_path):
+    s = load(write(tmp_path, "[DEFAULT]\nnova_metadata_host = fd00::5\n"))
+    assert s.proxy.nova_base_url == "http://[fd00::5]:8775"
+
+
+@pytest.mark.parametrize(
+    ("ini", "option"),
+    [
+        ("[DEFAULT]\nnova_metadata_host = http://nova:8775\n", "nova_metadata_host"),
+        ("[DEFAULT]\nnova_metadata_host = bad host\n", "nova_metadata_host"),
+        ("[DEFAULT]\nnova_metadata_port = 70000\n", "nova_metadata_port"),
+        ("[DEFAULT]\nnova_metadata_port = abc\n", "nova_metadata_port"),
+        ("[DEFAULT]\nnova_metadata_protocol = ftp\n", "nova_metadata_protocol"),
+        ("[DEFAULT]\nmetadata_proxy_socket_mode = world\n", "metadata_proxy_socket_mode"),
+        ("[DEFAULT]\nstate_path = relative/dir\n", "state_path"),
+        ("[ovn]\novn_sb_connection = 10.0.0.1:6642\n", "ovn_sb_connection"),
+        ("[ovn]\novn_sb_connection = tcp:10.0.0.1\n", "ovn_sb_connection"),
+        ("[ovn]\novn_sb_connection = tcp:10.0.0.1:6642,\n", "ovn_sb_connection"),
+        ("[ovn]\novn_sb_connection = ssl:10.0.0.1:6642\n", "ovn_sb_private_key"),
+        ("[ovs]\novsdb_connection = bogus\n", "ovsdb_connection"),
+        ("[metadata_rate_limiting]\nip_versions = 5\n", "ip_versions"),
+        ("[metadata_haproxy]\ntimeout_server = 0\n", "timeout_server"),
+        ("[DEFAULT]\nstate_path = /" + "x" * 100 + "\n", "state_path"),
+        ("[DEFAULT]\nmetadata_proxy_socket = /" + "s" * 120 + "\n", "metadata_proxy_socket"),
+    ],
+    ids=lambda v: v if "\n" not in v else None,
+)
+def test_bad_values_name_the_option(tmp_path, ini, option):
+    with pytest.raises(ConfigError) as err:
+        load(write(tmp_path, ini))
+    message = str(err.value)
+    assert option in message
+    assert "\n" not in message
+
+
+def test_unreadable_cert_stops_startup(tmp_path):
+    ini = write(tmp_path, f"[DEFAULT]\nauth_ca_cert = {tmp_path}/missing.pem\n")
+    with pytest.raises(ConfigError, match=r"^auth_ca_cert: cannot read .*missing\.pem"):
+        load(ini)
+
+
+def test_readable_certs_are_accepted(tmp_path):
+    for name in ("ca.pem", "key.pem", "cert.pem"):
+        (tmp_path / name).write_text("x")
+    ini = write(
+        tmp_path,
+        f"""
+        [DEFAULT]
+        nova_metadata_protocol = https
+        auth_ca_cert = {tmp_path}/ca.pem
+        [ovn]
+        ovn_sb_connection = ssl:10.0.0.1:6642
+        ovn_sb_private_key = {tmp_path}/key.pem
+        ovn_sb_certificate = {tmp_path}/cert.pem
+        ovn_sb_ca_cert = {tmp_path}/ca.pem
+        """,
+    )
+    s = load(ini)
+    assert s.proxy.auth_ca_cert == f"{tmp_path}/ca.pem"
+    assert s.sb.ovn_sb_connection[0].scheme == "ssl"
+
+
+def test_missing_config_file_is_one_line(tmp_path):
+    with pytest.raises(ConfigError):
+        load(str(tmp_path / "nope.ini"))

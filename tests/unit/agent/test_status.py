@@ -1,0 +1,47 @@
+import json
+
+import pytest
+
+from ovnmeta.agent import status
+from ovnmeta.core.errors import UsageError
+
+NET = "f3dc8112-273e-4653-af3c-6069330ad350"
+SAMPLE = {
+    "agent_pid": 1,
+    "chassis": "ch1",
+    "bridge": "br-int",
+    "agent_id": "id",
+    "sb": "connected",
+    "registered": True,
+    "sb_cfg": 4,
+    "edge_pid": None,
+    "socket": "/x/metadata_proxy",
+    "networks": [
+        {
+            "network": NET,
+            "namespace": f"ovnmeta-{NET}",
+            "veth": ["tapf3dc8112-20", "tapf3dc8112-21"],
+            "iface_id": "mp1",
+            "mac": "fa:16:3e:00:00:02",
+            "addresses": ["10.0.0.2/24", "169.254.169.254/32"],
+            "served": True,
+            "failing": 0,
+        }
+    ],
+    "failing": [],
+}
+
+
+def test_table_lists_networks_and_liveness(tmp_path):
+    path = tmp_path / "status.json"
+    path.write_text(json.dumps(SAMPLE))
+    s = status.enrich(status.load(str(path)))
+    text = status.render_table(s)
+    assert NET in text and "tapf3dc8112-20/tapf3dc8112-21" in text
+    assert "edge        haproxy pid None NOT RUNNING" in text
+    assert "1 networks served" in text
+
+
+def test_missing_status_file_is_one_line(tmp_path):
+    with pytest.raises(UsageError, match="no status file"):
+        status.load(str(tmp_path / "none.json"))
