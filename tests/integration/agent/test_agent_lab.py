@@ -480,7 +480,8 @@ def test_cleanup_takes_down_what_the_agent_leaves_running(node):
         node.sb.bind(vif, ch)
         wait_for(lambda: f"ovnmeta-{net}" in namespaces(), what="namespace")
         edge_pid = node.root / "state" / "ovnmeta" / "edge" / "haproxy.pid"
-        wait_for(edge_pid.exists, what="edge")
+        # haproxy creates its pid file before writing the pid into it
+        wait_for(lambda: edge_pid.exists() and edge_pid.read_text().strip(), what="edge")
         pids = [
             int(edge_pid.read_text().split()[0]),
             int((node.root / "state" / "ovnmeta" / "listener.pid").read_text()),
