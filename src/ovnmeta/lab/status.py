@@ -3,9 +3,9 @@
 import json
 from typing import Any
 
+from ovnmeta.core.procfs import alive, owned_pid
 from ovnmeta.lab import central, compute, services
 from ovnmeta.lab.lab import Lab
-from ovnmeta.lab.proc import alive, owned_pid
 
 
 def collect(lab: Lab) -> dict[str, Any]:
