@@ -4,6 +4,8 @@ running a command inside a namespace."""
 import subprocess
 import sys
 
+from ovnmeta.core import tables
+
 HEAD = ("FIGURE", "VALUE", "GOAL", "BASELINE (same run)")
 
 
@@ -21,10 +23,7 @@ class Table:
         )
 
     def print(self) -> None:
-        rows = [HEAD, *self.rows]
-        widths = [max(len(r[i]) for r in rows) for i in range(4)]
-        for r in rows:
-            print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+        print(tables.render(HEAD, self.rows))
 
 
 def in_ns(ns: str, *argv: str, timeout: float = 300) -> str:

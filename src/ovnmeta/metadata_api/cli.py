@@ -19,6 +19,7 @@ import uuid as uuidlib
 from pathlib import Path
 from typing import Any
 
+from ovnmeta.core import tables
 from ovnmeta.core.errors import UsageError
 from ovnmeta.metadata_api import codec, config, model, settings, store
 
@@ -369,17 +370,12 @@ def _list(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([codec.to_dict(r, user_data=False) for r in records], indent=2))
         return 0
-    rows = [("UUID", "NAME", "HOSTNAME", "PROJECT", "KEYS", "USER_DATA")]
-    rows += [
+    rows = [
         (r.uuid, r.name, r.hostname, r.project_id, str(len(r.key_pairs)),
          str(len(r.user_data or b"")))
         for r in records
     ]  # fmt: skip
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    for row in rows:
-        print(
-            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
-        )
+    print(tables.render(("UUID", "NAME", "HOSTNAME", "PROJECT", "KEYS", "USER_DATA"), rows))
     return 0
 
 
