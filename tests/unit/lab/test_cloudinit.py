@@ -10,7 +10,7 @@ from ovnmeta.core.errors import DependencyError
 from ovnmeta.lab import cloudinit
 from ovnmeta.metadata_api import model, settings, store
 from tests.unit.metadata_api.conftest import PROJECT, PUBKEY, SECRET, UUID, build_record
-from tests.unit.metadata_api.httpserver import ServerThread, SigningRelay
+from tests.unit.metadata_api.httpserver import ServerThread, signing_relay
 
 needs_cloud_init = pytest.mark.skipif(
     not cloudinit.is_available(),
@@ -67,7 +67,7 @@ def served(tmp_path):
 
 @needs_cloud_init
 def test_cloud_init_reads_both_trees_through_a_signing_relay(served):
-    with SigningRelay(served.port, UUID, PROJECT, SECRET) as relay:
+    with signing_relay(served.port, UUID, PROJECT, SECRET) as relay:
         doc = cloudinit.read(relay.url, timeout_s=5, retries=0, deadline_s=60)
     assert doc["cloud_init_version"].startswith("22.4")
     assert doc["uuid"] == doc["instance_id"] == UUID
@@ -98,7 +98,7 @@ def test_cloud_init_rejects_a_service_that_refuses_it(served):
 
 @needs_cloud_init
 def test_reader_script_runs_standalone(served):
-    with SigningRelay(served.port, UUID, PROJECT, SECRET) as relay:
+    with signing_relay(served.port, UUID, PROJECT, SECRET) as relay:
         argv = cloudinit.reader_command(relay.url)
         proc = subprocess.run(argv, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
@@ -107,7 +107,7 @@ def test_reader_script_runs_standalone(served):
 
 @needs_cloud_init
 def test_full_openstack_datasource_accepts_the_service(served):
-    with SigningRelay(served.port, UUID, PROJECT, SECRET) as relay:
+    with signing_relay(served.port, UUID, PROJECT, SECRET) as relay:
         doc = cloudinit.read(relay.url, datasource=True, deadline_s=60)
     ds = doc["datasource"]
     assert ds["found"] is True
