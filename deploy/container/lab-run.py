@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """The agent from the ovnmeta image on a real lab, end to end (root, podman, runc, the image):
 
-    PYTHONPATH=src .venv/bin/python deploy/container/lab-run.py [--image localhost/ovnmeta:0.1.0]
+    make container-check [IMAGE=localhost/ovnmeta:0.1.0]
+    .venv/bin/python deploy/container/lab-run.py [--image localhost/ovnmeta:0.1.0]
 
 1. `Lab(<unique prefix>).up(1, 2)`, a network, an instance on cmp1; metadata served by the lab's
    own agent (a host process).
