@@ -8,7 +8,7 @@ import pytest
 
 from ovnmeta.core.errors import DependencyError
 from ovnmeta.lab import cloudinit
-from ovnmeta.metadata_api import model, settings, store
+from ovnmeta.metadata_api import settings, store
 from tests.unit.metadata_api.conftest import PROJECT, PUBKEY, SECRET, UUID, build_record
 from tests.unit.metadata_api.httpserver import ServerThread, signing_relay
 
@@ -48,16 +48,7 @@ def served(tmp_path):
         user_data=USER_DATA,
         vendor_data='{"cloud-init": "#cloud-config\\n"}',
         metadata=(("dsmode", "net"), ("role", "web")),
-        vifs=(
-            model.Vif(
-                mac="fa:16:3e:11:22:33",
-                network_id="0f0e0d0c-0b0a-0908-0706-050403020100",
-                port_id="a1b2c3d4-e5f6-4711-8899-aabbccddeeff",
-                mtu=1442,
-                fixed_ips=(model.FixedIp("10.0.0.11", 24, gateway="10.0.0.1", dns=("10.0.0.2",)),),
-            ),
-        ),
-    )
+    )  # the default vif: fa:16:3e:11:22:33, 10.0.0.11/24 via 10.0.0.1, mtu 1442
     config = settings.ApiSettings(metadata_listen_port=0, metadata_proxy_shared_secret=SECRET)
     with store.InstanceStore(tmp_path / "i.sqlite3") as instances:
         instances.add(record)
