@@ -2,7 +2,7 @@
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup test unit lint demo bench clean
+.PHONY: setup test unit lint demo bench container-check clean
 
 setup:
 	@scripts/setup
@@ -18,8 +18,8 @@ unit: setup
 	$(BIN)/pytest tests/unit
 
 lint: setup
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
 
 demo: setup
 	$(BIN)/ovnmeta demo
@@ -31,3 +31,10 @@ clean:
 bench: setup
 	$(BIN)/python bench/lab_bench.py
 	$(BIN)/python bench/agent_bench.py 200
+	$(BIN)/python bench/metadata_api_bench.py
+
+# The agent from the container image on a real lab, restart included (deploy/README.md): root,
+# podman and runc, and the image built first (deploy/container/build.sh; IMAGE=... picks
+# another one). Not in `make test`: it needs what a plain Debian machine does not have.
+container-check: setup
+	$(BIN)/python deploy/container/lab-run.py

@@ -10,7 +10,6 @@ Usage: python bench/agent_bench.py [NETWORKS]   (default 200)
 import hashlib
 import hmac
 import json
-import os
 import signal
 import statistics
 import subprocess
@@ -22,6 +21,7 @@ from pathlib import Path
 
 from benchkit import Table, in_ns
 
+from ovnmeta.core import procfs
 from ovnmeta.lab import instance, logical, netns, services
 from ovnmeta.lab.lab import Lab
 from ovnmeta.lab.proc import wait_until
@@ -209,9 +209,9 @@ def served_count(lab: Lab) -> int:
 def rss_and_procs(lab: Lab) -> tuple[float, int]:
     marker = str(lab.dir / "cmp1" / "agent")
     rss, procs = 0.0, 0
-    for pid in (p for p in os.listdir("/proc") if p.isdigit()):
+    for pid in procfs.pids():
         try:
-            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+            cmd = procfs.cmdline(pid)
             if marker not in cmd and str(services.config_dir(lab.dir, "cmp1")) not in cmd:
                 continue
             if "nsenter" in cmd.split()[0]:

@@ -1,8 +1,10 @@
 """Shared by the benchmarks: a results table (figure, value, goal, same-run baseline) and
 running a command inside a namespace."""
 
-import subprocess
 import sys
+
+from ovnmeta.core import tables
+from ovnmeta.lab.proc import run
 
 HEAD = ("FIGURE", "VALUE", "GOAL", "BASELINE (same run)")
 
@@ -21,17 +23,9 @@ class Table:
         )
 
     def print(self) -> None:
-        rows = [HEAD, *self.rows]
-        widths = [max(len(r[i]) for r in rows) for i in range(4)]
-        for r in rows:
-            print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+        print(tables.render(HEAD, self.rows))
 
 
 def in_ns(ns: str, *argv: str, timeout: float = 300) -> str:
-    return subprocess.run(
-        ["ip", "netns", "exec", ns, *argv],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=timeout,
-    ).stdout
+    """stdout of `argv` run in namespace `ns`; a failure is the lab's one-line LabError."""
+    return run(argv, netns=ns, timeout=timeout)

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """The agent from the ovnmeta image on a real lab, end to end (root, podman, runc, the image):
 
-    PYTHONPATH=src .venv/bin/python deploy/container/lab-run.py [--image localhost/ovnmeta:0.1.0]
+    make container-check [IMAGE=localhost/ovnmeta:0.1.0]
+    .venv/bin/python deploy/container/lab-run.py [--image localhost/ovnmeta:0.1.0]
 
 1. `Lab(<unique prefix>).up(1, 2)`, a network, an instance on cmp1; metadata served by the lab's
    own agent (a host process).
@@ -44,9 +45,10 @@ import time
 import uuid
 from pathlib import Path
 
+from ovnmeta.core.procfs import alive, cmdline, read_pid
 from ovnmeta.lab import compute, services
 from ovnmeta.lab.lab import Lab
-from ovnmeta.lab.proc import alive, wait_until
+from ovnmeta.lab.proc import wait_until
 
 HERE = Path(__file__).resolve().parent
 METADATA = "http://169.254.169.254/openstack/latest/meta_data.json"
@@ -97,6 +99,11 @@ def must(name: str, ok: bool, detail: str = "") -> None:
         exc = Fatal(name)
         exc.recorded = True
         raise exc
+
+
+def _live_pid(pidfile: Path) -> int | None:
+    pid = read_pid(pidfile)
+    return pid if alive(pid) else None
 
 
 class Run:
@@ -161,11 +168,7 @@ class Run:
         return dict(line.split() for line in out.splitlines() if line.strip())
 
     def edge_pid(self) -> int | None:
-        try:
-            pid = int((self.state_dir / "ovnmeta/edge/haproxy.pid").read_text().split()[0])
-        except (OSError, ValueError, IndexError):
-            return None
-        return pid if alive(pid) else None
+        return _live_pid(self.state_dir / "ovnmeta/edge/haproxy.pid")
 
     def metadata(self, timeout: float = 10) -> int:
         out = self.sh(
@@ -242,7 +245,8 @@ class Run:
         # uses its own state dir, so this edge goes (as when moving a host to containers with a
         # different state_path). The namespaces stay.
         old_state = services.agent_dir(self.lab.dir, self.cmp) / "ovnmeta/edge/haproxy.pid"
-        old = int(old_state.read_text().split()[0])
+        old = read_pid(old_state)
+        assert old is not None, f"{old_state}: no pid"
         os.kill(old, signal.SIGTERM)
         wait_until("the lab's edge to exit", lambda: not alive(old), timeout=10)
         status = self.metadata(timeout=3)
@@ -316,7 +320,7 @@ class Run:
 
     def check_container(self, name: str, inodes: dict[str, str]) -> int:
         pid = self.container_pid(name)
-        cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        cmd = cmdline(pid)
         node = os.stat(f"/run/netns/{self.cmp.netns}").st_ino
         mine = os.stat(f"/proc/{pid}/ns/net").st_ino
         check(
@@ -365,11 +369,7 @@ class Run:
         return pid
 
     def holder_pid(self) -> int | None:
-        try:
-            pid = int((self.state_dir / "ovnmeta/listener.pid").read_text().split()[0])
-        except (OSError, ValueError, IndexError):
-            return None
-        return pid if alive(pid) else None
+        return _live_pid(self.state_dir / "ovnmeta/listener.pid")
 
     def restart(self, inodes: dict[str, str], edge: int) -> None:
         a, b = self.names[:2]

@@ -6,8 +6,8 @@ import sys
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
+from ovnmeta.core import procfs
 from ovnmeta.lab.lab import Lab
 
 OVNMETA = [sys.executable, "-m", "ovnmeta"]
@@ -39,13 +39,9 @@ def leftovers(lab: Lab) -> list[str]:
     """Everything of this lab still on the host: namespaces, processes, files."""
     found = [f"netns {ns}" for ns in os.listdir("/run/netns") if ns.startswith(lab.prefix + "-")]
     marker = str(lab.dir) + "/"
-    for pid in (p for p in os.listdir("/proc") if p.isdigit()):
-        try:
-            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if marker in cmd and state not in "ZX":
+    for pid in procfs.pids():
+        cmd = procfs.cmdline(pid)
+        if marker in cmd and procfs.alive(pid):
             found.append(f"process {pid} {cmd[:80]}")
     with open("/proc/self/mountinfo") as fh:
         found += [f"mount {ln.split()[4]}" for ln in fh if str(lab.dir) in ln.split()[4]]

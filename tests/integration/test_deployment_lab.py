@@ -3,14 +3,14 @@ production order; every compute serves metadata; no agent on a controller; an ag
 before its ovn-controller waits and then works."""
 
 import json
-import os
 import time
 
 import pytest
 
+from ovnmeta.core.procfs import cmdline, pids
 from ovnmeta.lab import services
 from ovnmeta.lab.lab import Lab
-from ovnmeta.lab.proc import cmdline, wait_until
+from ovnmeta.lab.proc import wait_until
 
 from .labkit import running_lab, wait_metadata
 
@@ -44,7 +44,7 @@ def test_every_compute_serves_its_instance_from_rendered_configs(lab):
 
 def test_agents_only_on_computes_and_metadata_api_on_controllers(lab):
     report_agents = []
-    for pid in (int(p) for p in os.listdir("/proc") if p.isdigit()):
+    for pid in pids():
         cmd = cmdline(pid)
         if str(lab.dir) in cmd and " agent " in f" {cmd} ":
             report_agents.append(cmd)

@@ -13,10 +13,10 @@ import os
 import signal
 import time
 
-from ovnmeta.agent.dataplane import apply, haproxy, netns, observe, ovs
+from ovnmeta.agent.dataplane import apply, netns, observe, ovs
 from ovnmeta.agent.reconcile import plan
 from ovnmeta.agent.settings import Settings
-from ovnmeta.core import names
+from ovnmeta.core import names, procfs
 from ovnmeta.core.errors import OvnmetaError
 
 logger = logging.getLogger(__name__)
@@ -52,18 +52,14 @@ def run(settings: Settings) -> int:
 
 
 def _stop(pidfile: str, owner: str) -> None:
-    try:
-        with open(pidfile) as f:
-            pid = int(f.read().split()[0])
-    except (OSError, ValueError, IndexError):
-        return
-    if not haproxy.process_alive(pid) or not any(owner in a for a in haproxy.cmdline(pid)):
+    pid = procfs.owned_pid(pidfile, owner)
+    if pid is None:
         return
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + 5
-    while haproxy.process_alive(pid) and time.monotonic() < deadline:
+    while procfs.alive(pid) and time.monotonic() < deadline:
         time.sleep(0.02)
-    if haproxy.process_alive(pid):
+    if procfs.alive(pid):
         os.kill(pid, signal.SIGKILL)
     logger.info("stopped pid %d (%s)", pid, os.path.basename(pidfile))
 

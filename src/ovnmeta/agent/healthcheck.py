@@ -80,7 +80,7 @@ def checks(settings: config.Settings, max_age_s: float):
 
     def edge() -> health.Result:
         pid_file = os.path.join(settings.edge.state_dir, "haproxy.pid")
-        pid = _read_pid(pid_file)
+        pid = procfs.read_pid(pid_file)
         alive = procfs.alive(pid)
         code, error = None, None
         if alive:
@@ -107,14 +107,6 @@ def _read_status(path: str) -> tuple[dict | None, str | None]:
     if not isinstance(st, dict):
         return None, "unreadable: not a JSON object"
     return st, None
-
-
-def _read_pid(path: str) -> int | None:
-    try:
-        with open(path) as f:
-            return int(f.read().split()[0])
-    except (OSError, ValueError, IndexError):
-        return None
 
 
 def _connect(remote: OvsdbRemote, timeout: float) -> socket.socket:

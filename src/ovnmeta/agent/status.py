@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 
+from ovnmeta.core import tables
 from ovnmeta.core.errors import UsageError
 from ovnmeta.core.procfs import alive
 
@@ -43,7 +44,8 @@ def render_table(s: dict) -> str:
         f"socket      {s.get('socket')}",
         "",
     ]
-    rows = [("NETWORK", "NAMESPACE", "PORTS", "IFACE-ID", "ADDRESSES", "STATE")]
+    header = ("NETWORK", "NAMESPACE", "PORTS", "IFACE-ID", "ADDRESSES", "STATE")
+    rows: list[tuple[str, ...]] = []
     for n in s.get("networks", []):
         state = "served" if n["served"] else "pending"
         if n.get("failing"):
@@ -60,8 +62,6 @@ def render_table(s: dict) -> str:
                 state,
             )
         )
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    for r in rows:
-        lines.append("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
-    lines.append(f"{len(rows) - 1} networks served")
+    lines.append(tables.render(header, rows))
+    lines.append(f"{len(rows)} networks served")
     return "\n".join(lines)

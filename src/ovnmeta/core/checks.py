@@ -1,4 +1,5 @@
-"""Validators shared by every config loader: one `ConfigError` naming the option (pure).
+"""Validators shared by every config loader: one `ConfigError` naming the option (pure);
+`key_value` for the `NAME=VALUE` command-line options (a `UsageError`).
 
 check_port("nova_metadata_port", 0)
 # ConfigError("nova_metadata_port: 0 is not a TCP port (1-65535)")
@@ -12,7 +13,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ovnmeta.core.errors import ConfigError
+from ovnmeta.core.errors import ConfigError, UsageError
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,3 +104,12 @@ def ip_versions(values: Sequence[str]) -> frozenset[int]:
     if not versions or not versions <= {4, 6}:
         raise ConfigError(f"ip_versions: {','.join(values)!r} must list 4 and/or 6")
     return versions
+
+
+def key_value(option: str, text: str) -> tuple[str, str]:
+    """`KEY=VALUE` of a repeatable command-line option (`--meta role=web`); the value may be
+    empty or hold more `=`."""
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise UsageError(f"{option} {text[:60]!r}: expected KEY=VALUE")
+    return key, value

@@ -1,4 +1,5 @@
-"""Logging set-up from the upstream options (debug, log_file, log_dir, use_syslog)."""
+"""One logging set-up for every ovnmeta process: the agent passes the upstream options
+(debug, log_file, log_dir, use_syslog); the metadata API logs to stderr (`setup(debug)`)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,9 @@ FORMAT = "%(asctime)s %(process)d %(levelname)s %(name)s %(message)s"
 
 def setup(
     debug: bool,
-    log_file: str | None,
-    log_dir: str | None,
-    use_syslog: bool,
+    log_file: str | None = None,
+    log_dir: str | None = None,
+    use_syslog: bool = False,
     default_name: str = "ovnmeta-agent.log",
 ) -> None:
     handler: logging.Handler

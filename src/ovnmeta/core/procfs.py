@@ -1,8 +1,14 @@
-"""Process liveness from /proc, shared by the agent's status, the healthcheck and the lab.
+"""Processes from /proc and pid files, shared by the agent, its healthcheck, the lab and tools.
 
 A process counts as alive only if /proc/<pid>/stat shows a state other than Z or X: where
-PID 1 reaps late, a dead daemon stays a zombie that still passes `kill -0`.
+PID 1 reaps late, a dead daemon stays a zombie that still passes `kill -0`. A pid file names
+a process of ours only while that process is alive and its command line carries a marker
+(a config path, a state or lab directory): pids are reused.
 """
+
+from __future__ import annotations
+
+import os
 
 
 def alive(pid: int | None) -> bool:
@@ -13,3 +19,34 @@ def alive(pid: int | None) -> bool:
             return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
     except (OSError, IndexError):
         return False
+
+
+def read_pid(path: str | os.PathLike[str]) -> int | None:
+    """The pid a pid file records (its first word), or None if missing or garbled."""
+    try:
+        with open(path) as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def cmdline(pid: int) -> str:
+    """The command line, arguments joined by spaces; "" once the process is gone."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().rstrip(b"\0").replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def owned_pid(path: str | os.PathLike[str], marker: str) -> int | None:
+    """The live pid recorded in the pid file at `path`, if its command line carries `marker`."""
+    pid = read_pid(path)
+    if pid and alive(pid) and marker in cmdline(pid):
+        return pid
+    return None
+
+
+def pids() -> list[int]:
+    """Every process id /proc lists now (some may be gone by the time they are read)."""
+    return [int(p) for p in os.listdir("/proc") if p.isdigit()]

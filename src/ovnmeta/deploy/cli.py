@@ -135,20 +135,12 @@ def check_readable(name: str, path: str) -> None:
 
 
 def check_agent_loads(text: str) -> None:
-    """The rendered ini must pass the agent's own validation (no file access beyond the ini)."""
+    """The rendered ini must pass the agent's own loader (no file access beyond the ini)."""
     with tempfile.TemporaryDirectory(prefix="ovnmeta-render-") as tmp:
         ini = os.path.join(tmp, render.AGENT_INI)
         with open(ini, "w", encoding="utf-8") as f:
             f.write(text)
-        conf = config.new_conf()
-        conf(
-            args=["--config-file", ini],
-            project="neutron",
-            default_config_files=[],
-            default_config_dirs=[],
-            use_env=False,
-        )
-        config.from_conf(conf)
+        config.load(["--config-file", ini], default_config_dirs=(), read_files=False)
 
 
 def write_all(out: str, files: tuple[render.RenderedFile, ...]) -> None:

@@ -37,14 +37,13 @@ from typing import Any
 from ovnmeta.core import checks
 from ovnmeta.core.checks import OvsdbRemote
 from ovnmeta.core.errors import ConfigError
+from ovnmeta.metadata_api import settings as api
 
 ROLES = ("compute", "controller")
 
 DEFAULT_SB_PORT = 6642
 # No `ovs-vsctl set-manager` needed, and the socket is what containers mount.
 DEFAULT_OVSDB_CONNECTION = "unix:/run/openvswitch/db.sock"
-DEFAULT_API_PORT = 8775
-DEFAULT_API_DB_PATH = "/var/lib/ovnmeta/instances.sqlite3"
 
 # Values seen left in place by installers, samples and guides (deployment.md section 8, item 6).
 DEFAULT_SECRETS = frozenset(
@@ -115,8 +114,8 @@ class MetadataApiParams:
 
     shared_secret: str = field(repr=False)
     listen: str
-    port: int = DEFAULT_API_PORT
-    db_path: str = DEFAULT_API_DB_PATH
+    port: int = api.DEFAULT_PORT
+    db_path: str = api.DEFAULT_DB_PATH
     dhcp_domain: str | None = None
     vendordata_jsonfile_path: str | None = None
     debug: bool | None = None
@@ -486,8 +485,8 @@ def _metadata_api(
     params = MetadataApiParams(
         shared_secret=secret,
         listen=listen,
-        port=sec.int_("port", low=1, high=65535) or DEFAULT_API_PORT,
-        db_path=sec.path_("db_path") or DEFAULT_API_DB_PATH,
+        port=sec.int_("port", low=1, high=65535) or api.DEFAULT_PORT,
+        db_path=sec.path_("db_path") or api.DEFAULT_DB_PATH,
         dhcp_domain=sec.str_("dhcp_domain"),
         vendordata_jsonfile_path=sec.path_("vendordata_jsonfile_path"),
         debug=debug if debug is not None else top_debug,

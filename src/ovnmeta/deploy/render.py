@@ -18,21 +18,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ovnmeta.deploy.params import AgentParams, Deployment, MetadataApiParams
+from ovnmeta.metadata_api import settings as api
 
 AGENT_INI = "neutron_ovn_metadata_agent.ini"
 METADATA_API_INI = "ovnmeta_metadata_api.ini"
 ML2_INI = "ml2_conf_ovn_metadata.ini"
 
-# The metadata API's section and option names, in one place: ovnmeta.metadata_api.config owns
-# them. Parameter name -> ini option name.
-METADATA_API_SECTION = "metadata_api"
+# Deployment parameter -> the metadata API's ini option; the names are the API's own
+# (`metadata_api.settings`), so a renamed option cannot drift here.
+METADATA_API_SECTION = api.SECTION
 METADATA_API_OPTIONS = {
-    "listen": "metadata_listen",
-    "port": "metadata_listen_port",
-    "db_path": "db_path",
-    "shared_secret": "metadata_proxy_shared_secret",
-    "dhcp_domain": "dhcp_domain",
-    "vendordata_jsonfile_path": "vendordata_jsonfile_path",
+    "listen": api.LISTEN_OPT,
+    "port": api.PORT_OPT,
+    "db_path": api.DB_PATH_OPT,
+    "shared_secret": api.SECRET_OPT,
+    "dhcp_domain": api.DHCP_DOMAIN_OPT,
+    "vendordata_jsonfile_path": api.VENDOR_DATA_OPT,
 }
 
 # `--conf-d`: oslo.config's --config-dir reads only `*.conf`, in name order (EDPM's layout).

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ovnmeta.lab import netns
-from ovnmeta.lab.proc import daemon_flags, owned_pid, run, wait_until
+from ovnmeta.lab.proc import daemon_flags, run, wait_until
 from ovnmeta.lab.topology import NB_CLIENT_PORT, SB_CLIENT_PORT, Controller, Topology
 
 
@@ -174,7 +174,3 @@ def daemons(lab_dir: Path, ctl: Controller) -> Sequence[tuple[str, Path]]:
         ("ovsdb-server-sb", SB.files(d)["pid"]),
         ("ovn-northd", d / "ovn-northd.pid"),
     ]
-
-
-def daemon_pid(lab_dir: Path, pidfile: Path) -> int | None:
-    return owned_pid(pidfile, str(lab_dir))

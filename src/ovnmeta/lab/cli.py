@@ -6,6 +6,7 @@ import os
 import sys
 from pathlib import Path
 
+from ovnmeta.core.checks import key_value
 from ovnmeta.core.errors import UsageError
 from ovnmeta.lab import status as lab_status
 from ovnmeta.lab.lab import DEFAULT_PREFIX, Lab
@@ -43,13 +44,6 @@ def cmd_network_delete(args: argparse.Namespace) -> int:
     return 0
 
 
-def _pair(text: str, option: str) -> tuple[str, str]:
-    key, sep, value = text.partition("=")
-    if not sep or not key:
-        raise UsageError(f"{option} {text!r}: expected NAME=VALUE")
-    return key, value
-
-
 def cmd_boot(args: argparse.Namespace) -> int:
     user_data = None
     if args.user_data:
@@ -63,8 +57,8 @@ def cmd_boot(args: argparse.Namespace) -> int:
         args.compute,
         project=args.project,
         user_data=user_data,
-        keys=[_pair(k, "--key") for k in args.key],
-        meta=dict(_pair(m, "--meta") for m in args.meta),
+        keys=[key_value("--key", k) for k in args.key],
+        meta=dict(key_value("--meta", m) for m in args.meta),
     )
     routes = vm.dhcp.get("staticroutes", "")
     print(

@@ -5,7 +5,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ovnmeta.lab import netns
-from ovnmeta.lab.proc import daemon_flags, owned_pid, run
+from ovnmeta.lab.proc import daemon_flags, run
 from ovnmeta.lab.topology import Compute, Topology
 
 VSWITCH_SCHEMA = "/usr/share/openvswitch/vswitch.ovsschema"
@@ -203,7 +203,3 @@ def daemons(lab_dir: Path, cmp: Compute) -> Sequence[tuple[str, Path]]:
         ("ovs-vswitchd", d / "ovs" / "ovs-vswitchd.pid"),
         ("ovn-controller", d / "ovn" / "ovn-controller.pid"),
     ]
-
-
-def daemon_pid(lab_dir: Path, pidfile: Path) -> int | None:
-    return owned_pid(pidfile, str(lab_dir))

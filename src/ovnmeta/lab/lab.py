@@ -16,9 +16,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ovnmeta.core.errors import DependencyError, UsageError
+from ovnmeta.core.procfs import alive, cmdline, owned_pid, pids
 from ovnmeta.lab import central, compute, instance, logical, netns, services
 from ovnmeta.lab.addressing import allocate, mac_for, plan_subnets
-from ovnmeta.lab.proc import alive, cmdline, owned_pid, run, stop, wait_until
+from ovnmeta.lab.proc import run, stop, wait_until
 from ovnmeta.lab.state import InstanceRecord, LabState, NetworkRecord, load, save
 from ovnmeta.lab.topology import (
     Controller,
@@ -501,6 +502,4 @@ def _mounts_under(path: Path) -> list[str]:
 
 def _all_pids() -> list[int]:
     me = {os.getpid(), os.getppid()}
-    return [
-        int(p) for p in os.listdir("/proc") if p.isdigit() and int(p) not in me and alive(int(p))
-    ]
+    return [p for p in pids() if p not in me and alive(p)]

@@ -1,8 +1,8 @@
 """Processes for the lab: run tools, own daemons by pidfile, stop only what is ours.
 
 Ownership rule (lab-recipe section 8): a process belongs to a lab when its command line
-contains the lab directory. Liveness reads /proc/<pid>/stat, because a late-reaping PID 1
-leaves zombies that still pass `kill -0`.
+contains the lab directory (`core.procfs.owned_pid`). Liveness is `core.procfs.alive`, because a
+late-reaping PID 1 leaves zombies that still pass `kill -0`.
 """
 
 import contextlib
@@ -85,28 +85,6 @@ def spawn(
     # `ip netns exec` execs the command, so the pid is the daemon's own.
     pidfile.write_text(f"{proc.pid}\n")
     return proc.pid
-
-
-def read_pid(pidfile: Path) -> int | None:
-    try:
-        return int(pidfile.read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return None
-
-
-def cmdline(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-    except OSError:
-        return ""
-
-
-def owned_pid(pidfile: Path, marker: str) -> int | None:
-    """The live pid recorded in `pidfile`, if its command line carries `marker`."""
-    pid = read_pid(pidfile)
-    if pid and alive(pid) and marker in cmdline(pid):
-        return pid
-    return None
 
 
 def stop(pids: Sequence[int], grace: float = 5.0) -> None:

@@ -13,16 +13,18 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from ovnmeta.core.errors import LabError
+from ovnmeta.core.procfs import alive, owned_pid, read_pid
 from ovnmeta.lab import compute
 from ovnmeta.lab.addressing import MTU, plan_subnets
-from ovnmeta.lab.proc import alive, owned_pid, read_pid, run, spawn, wait_until
+from ovnmeta.lab.proc import run, spawn, wait_until
 from ovnmeta.lab.state import InstanceRecord, NetworkRecord
 from ovnmeta.lab.topology import Compute, Controller, Topology
+from ovnmeta.metadata_api import settings as api_settings
 from ovnmeta.metadata_api.model import FixedIp, KeyPair, Vif
 from ovnmeta.metadata_api.model import InstanceRecord as ApiInstance
 from ovnmeta.metadata_api.store import InstanceStore
 
-API_PORT = 8775
+API_PORT = api_settings.DEFAULT_PORT  # the lab's API listens where Nova would
 OVNMETA = [sys.executable, "-m", "ovnmeta"]
 
 

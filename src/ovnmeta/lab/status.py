@@ -3,9 +3,10 @@
 import json
 from typing import Any
 
+from ovnmeta.core import tables
+from ovnmeta.core.procfs import alive, owned_pid
 from ovnmeta.lab import central, compute, services
 from ovnmeta.lab.lab import Lab
-from ovnmeta.lab.proc import alive, owned_pid
 
 
 def collect(lab: Lab) -> dict[str, Any]:
@@ -123,16 +124,9 @@ def _agent_daemons(lab: Lab, cmp: compute.Compute) -> list[dict[str, Any]]:
     ]
 
 
-def _table(rows: list[list[str]]) -> str:
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return "\n".join(
-        "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows
-    )
-
-
 def render(report: dict[str, Any]) -> str:
     out = [f"lab {report['name']}  ({report['dir']})", ""]
-    rows = [["NODE", "ROLE", "IP", "DAEMON", "PID", "HEALTH"]]
+    rows: list[list[str]] = []
     for node in report["nodes"]:
         for d in node["daemons"]:
             rows.append(
@@ -145,21 +139,20 @@ def render(report: dict[str, Any]) -> str:
                     d["health"],
                 ]
             )
-    out += [_table(rows), ""]
+    out += [tables.render(["NODE", "ROLE", "IP", "DAEMON", "PID", "HEALTH"], rows), ""]
     if report["networks"]:
-        rows = [["NETWORK", "SWITCH", "CIDRS", "METADATA PORT"]]
-        rows += [
+        rows = [
             [n["name"], n["switch"], " ".join(n["cidrs"]), n["metadata_port"] or "-"]
             for n in report["networks"]
         ]
-        out += [_table(rows), ""]
+        out += [tables.render(["NETWORK", "SWITCH", "CIDRS", "METADATA PORT"], rows), ""]
     if report["instances"]:
-        rows = [["INSTANCE", "NETWORK", "COMPUTE", "ADDRESSES", "NAMESPACE"]]
-        rows += [
+        rows = [
             [v["name"], v["network"], v["compute"], " ".join(v["addresses"]), v["netns"]]
             for v in report["instances"]
         ]
-        out += [_table(rows), ""]
+        head = ["INSTANCE", "NETWORK", "COMPUTE", "ADDRESSES", "NAMESPACE"]
+        out += [tables.render(head, rows), ""]
     out.append(f"export OVN_NB_DB={report['nb']}")
     out.append(f"export OVN_SB_DB={report['sb']}")
     return "\n".join(out)

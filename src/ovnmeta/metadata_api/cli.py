@@ -13,12 +13,13 @@ and `gw`, `dns` (`+`-separated), `mode`, `fip` which apply to the ip given befor
 
 import argparse
 import json
-import logging
 import sys
 import uuid as uuidlib
 from pathlib import Path
 from typing import Any
 
+from ovnmeta.core import logs, tables
+from ovnmeta.core.checks import key_value
 from ovnmeta.core.errors import UsageError
 from ovnmeta.metadata_api import codec, config, model, settings, store
 
@@ -78,12 +79,7 @@ def _run_server(args: argparse.Namespace) -> int:
     from ovnmeta.metadata_api import app  # aiohttp only for the command that needs it
 
     api_settings = load_settings(args)
-    if not logging.getLogger().handlers:
-        logging.basicConfig(
-            level=logging.DEBUG if args.debug else logging.INFO,
-            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-            stream=sys.stderr,
-        )
+    logs.setup(args.debug)
     asyncio.run(app.serve(api_settings))
     return 0
 
@@ -201,15 +197,8 @@ def _read_text(path: str, option: str, limit: int) -> str:
         raise UsageError(f"{option} {path}: not UTF-8 text") from None
 
 
-def _pair(text: str, option: str) -> tuple[str, str]:
-    key, sep, value = text.partition("=")
-    if not sep or not key:
-        raise UsageError(f"{option} {text[:60]!r}: expected KEY=VALUE")
-    return key, value
-
-
 def _key_pair(text: str) -> model.KeyPair:
-    name, value = _pair(text, "--key")
+    name, value = key_value("--key", text)
     if value.startswith("@"):
         value = _read_text(value[1:], "--key", model.MAX_PUBLIC_KEY).strip()
     return model.KeyPair(name, value.strip())
@@ -227,7 +216,7 @@ def parse_nic(spec: str) -> model.Vif:
         "dev": "devname",
     }
     for item in filter(None, spec.split(",")):
-        key, value = _pair(item, "--nic")
+        key, value = key_value("--nic", item)
         if key in vif_keys:
             vif[vif_keys[key]] = value.lower() if key == "mac" else value
         elif key == "mtu":
@@ -297,7 +286,7 @@ def _common_fields(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _metadata(args: argparse.Namespace) -> dict[str, str]:
-    return dict(_pair(item, "--meta") for item in args.meta)
+    return dict(key_value("--meta", item) for item in args.meta)
 
 
 def _add(args: argparse.Namespace) -> int:
@@ -369,17 +358,12 @@ def _list(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([codec.to_dict(r, user_data=False) for r in records], indent=2))
         return 0
-    rows = [("UUID", "NAME", "HOSTNAME", "PROJECT", "KEYS", "USER_DATA")]
-    rows += [
+    rows = [
         (r.uuid, r.name, r.hostname, r.project_id, str(len(r.key_pairs)),
          str(len(r.user_data or b"")))
         for r in records
     ]  # fmt: skip
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    for row in rows:
-        print(
-            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
-        )
+    print(tables.render(("UUID", "NAME", "HOSTNAME", "PROJECT", "KEYS", "USER_DATA"), rows))
     return 0
 
 

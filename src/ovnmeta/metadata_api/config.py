@@ -25,17 +25,30 @@ from oslo_config import cfg
 from ovnmeta.core.errors import ConfigError
 from ovnmeta.metadata_api import model, settings
 
-GROUP = "metadata_api"
-_SECRET = "metadata_proxy_shared_secret"
+GROUP = settings.SECTION
+_SECRET = settings.SECRET_OPT
 
 _OPTS = [
-    cfg.HostAddressOpt("metadata_listen", default="127.0.0.1", help="address to bind"),
-    cfg.PortOpt("metadata_listen_port", default=8775, help="TCP port to bind"),
-    cfg.StrOpt("db_path", default=settings.DEFAULT_DB_PATH, help="SQLite instance store"),
+    cfg.HostAddressOpt(
+        settings.LISTEN_OPT, default=settings.DEFAULT_LISTEN, help="address to bind"
+    ),
+    cfg.PortOpt(settings.PORT_OPT, default=settings.DEFAULT_PORT, help="TCP port to bind"),
+    cfg.StrOpt(
+        settings.DB_PATH_OPT, default=settings.DEFAULT_DB_PATH, help="SQLite instance store"
+    ),
     cfg.StrOpt(_SECRET, secret=True, help="HMAC key shared with the metadata agent"),
-    cfg.StrOpt("dhcp_domain", default="novalocal", help="domain appended to hostnames"),
-    cfg.StrOpt("vendordata_jsonfile_path", help="StaticJSON vendor data file"),
-    cfg.IntOpt("metadata_cache_expiration", default=15, min=0, help="instance cache TTL, s"),
+    cfg.StrOpt(
+        settings.DHCP_DOMAIN_OPT,
+        default=settings.DEFAULT_DHCP_DOMAIN,
+        help="domain appended to hostnames",
+    ),
+    cfg.StrOpt(settings.VENDOR_DATA_OPT, help="StaticJSON vendor data file"),
+    cfg.IntOpt(
+        settings.CACHE_OPT,
+        default=settings.DEFAULT_CACHE_EXPIRATION,
+        min=0,
+        help="instance cache TTL, s",
+    ),
 ]
 
 

@@ -2,11 +2,9 @@
 edge health socket and an agent socket, all real UNIX sockets in tmp_path; no root."""
 
 import contextlib
-import http.server
 import json
 import os
 import socket
-import socketserver
 import subprocess
 import threading
 import time
@@ -16,37 +14,11 @@ import pytest
 from ovnmeta import cli
 from ovnmeta.agent import healthcheck as healthcheck_cli
 from ovnmeta.core.checks import OvsdbRemote
+from tests.support.fake_http import FakeHttp, fixed
 
 
-class _UnixHTTP(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
-    daemon_threads = True
-
-
-@contextlib.contextmanager
 def http_on(path, status, body):
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):
-            self.server.seen.append(dict(self.headers))
-            data = body.encode()
-            self.send_response(status)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, *args):
-            pass
-
-        def address_string(self):
-            return "unix"
-
-    server = _UnixHTTP(str(path), Handler)
-    server.seen = []
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield server
-    finally:
-        server.shutdown()
-        server.server_close()
+    return FakeHttp(fixed(status, body), unix_path=path)
 
 
 @contextlib.contextmanager
@@ -141,8 +113,8 @@ def test_healthy_node(node, capsys):
     assert code == 0, line
     assert line.startswith("healthy: agent pid ")
     assert f"edge haproxy pid {p['edge_pid']}" in line and line.endswith(BACKEND_OK)
-    assert agent.seen[0]["X-Ovnmeta-Health"] == "backend"
-    assert "X-OVN-Network-ID" not in agent.seen[0]
+    assert agent.seen[0].headers["X-Ovnmeta-Health"] == "backend"
+    assert "X-OVN-Network-ID" not in agent.seen[0].headers
 
 
 def test_sb_disconnected(node, capsys):

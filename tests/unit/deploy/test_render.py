@@ -91,3 +91,12 @@ def test_unset_options_are_left_out():
 def test_rendered_file_repr_hides_the_text():
     f = render.RenderedFile("x.ini", "metadata_proxy_shared_secret = abc", 0o640)
     assert "abc" not in repr(f)
+
+
+def test_every_agent_option_rendered_is_one_the_agent_registers():
+    """oslo.config ignores unknown options: a misspelt name would load and do nothing."""
+    d = params.parse(cli.read_params(str(GOLDEN / "compute-tls.yaml")), "compute")
+    conf = config.new_conf()
+    for section, options in render.agent_sections(d.agent):
+        for name, _ in options:
+            conf._get_opt_info(name, None if section == "DEFAULT" else section)  # or raises

@@ -8,9 +8,9 @@ import pytest
 
 from ovnmeta.core.errors import DependencyError
 from ovnmeta.lab import cloudinit
-from ovnmeta.metadata_api import model, settings, store
+from ovnmeta.metadata_api import settings, store
 from tests.unit.metadata_api.conftest import PROJECT, PUBKEY, SECRET, UUID, build_record
-from tests.unit.metadata_api.httpserver import ServerThread, SigningRelay
+from tests.unit.metadata_api.httpserver import ServerThread, signing_relay
 
 needs_cloud_init = pytest.mark.skipif(
     not cloudinit.is_available(),
@@ -48,16 +48,7 @@ def served(tmp_path):
         user_data=USER_DATA,
         vendor_data='{"cloud-init": "#cloud-config\\n"}',
         metadata=(("dsmode", "net"), ("role", "web")),
-        vifs=(
-            model.Vif(
-                mac="fa:16:3e:11:22:33",
-                network_id="0f0e0d0c-0b0a-0908-0706-050403020100",
-                port_id="a1b2c3d4-e5f6-4711-8899-aabbccddeeff",
-                mtu=1442,
-                fixed_ips=(model.FixedIp("10.0.0.11", 24, gateway="10.0.0.1", dns=("10.0.0.2",)),),
-            ),
-        ),
-    )
+    )  # the default vif: fa:16:3e:11:22:33, 10.0.0.11/24 via 10.0.0.1, mtu 1442
     config = settings.ApiSettings(metadata_listen_port=0, metadata_proxy_shared_secret=SECRET)
     with store.InstanceStore(tmp_path / "i.sqlite3") as instances:
         instances.add(record)
@@ -67,7 +58,7 @@ def served(tmp_path):
 
 @needs_cloud_init
 def test_cloud_init_reads_both_trees_through_a_signing_relay(served):
-    with SigningRelay(served.port, UUID, PROJECT, SECRET) as relay:
+    with signing_relay(served.port, UUID, PROJECT, SECRET) as relay:
         doc = cloudinit.read(relay.url, timeout_s=5, retries=0, deadline_s=60)
     assert doc["cloud_init_version"].startswith("22.4")
     assert doc["uuid"] == doc["instance_id"] == UUID
@@ -98,7 +89,7 @@ def test_cloud_init_rejects_a_service_that_refuses_it(served):
 
 @needs_cloud_init
 def test_reader_script_runs_standalone(served):
-    with SigningRelay(served.port, UUID, PROJECT, SECRET) as relay:
+    with signing_relay(served.port, UUID, PROJECT, SECRET) as relay:
         argv = cloudinit.reader_command(relay.url)
         proc = subprocess.run(argv, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
@@ -107,7 +98,7 @@ def test_reader_script_runs_standalone(served):
 
 @needs_cloud_init
 def test_full_openstack_datasource_accepts_the_service(served):
-    with SigningRelay(served.port, UUID, PROJECT, SECRET) as relay:
+    with signing_relay(served.port, UUID, PROJECT, SECRET) as relay:
         doc = cloudinit.read(relay.url, datasource=True, deadline_s=60)
     ds = doc["datasource"]
     assert ds["found"] is True

@@ -1,11 +1,14 @@
-"""A real metadata API server on 127.0.0.1 (random port) in a background thread, for tests."""
+"""A real metadata API server on 127.0.0.1 (random port) in a background thread, for tests,
+and a signing relay in front of it (a `tests.support.fake_http` server)."""
 
 import asyncio
 import http.client
 import threading
 from dataclasses import dataclass
 
+from ovnmeta.core.signing import sign_instance_id
 from ovnmeta.metadata_api import app, settings, store
+from tests.support.fake_http import FakeHttp, relay
 
 
 @dataclass(frozen=True)
@@ -68,57 +71,17 @@ class ServerThread:
             conn.close()
 
 
-class SigningRelay:
+def signing_relay(upstream_port: int, instance_id: str, tenant_id: str, secret: str) -> FakeHttp:
     """A fake metadata agent: adds the three signed headers for one instance and relays.
 
     cloud-init sends no headers of its own; in a real cloud the OVN metadata agent adds
     them. This relay plays that role on loopback, so cloud-init's readers can be pointed
     at the real API server.
     """
-
-    def __init__(self, upstream_port: int, instance_id: str, tenant_id: str, secret: str) -> None:
-        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-        from ovnmeta.core.signing import sign_instance_id
-
-        headers = {
-            "X-Instance-ID": instance_id,
-            "X-Tenant-ID": tenant_id,
-            "X-Instance-ID-Signature": sign_instance_id(secret, instance_id),
-            "X-Forwarded-For": "127.0.0.1",
-        }
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                conn = http.client.HTTPConnection("127.0.0.1", upstream_port, timeout=10)
-                try:
-                    conn.request("GET", self.path, headers=headers)
-                    reply = conn.getresponse()
-                    status, body = reply.status, reply.read()
-                    content_type = reply.getheader("Content-Type") or "text/plain"
-                finally:
-                    conn.close()
-                self.send_response(status)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    def __enter__(self) -> "SigningRelay":
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(10)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+    headers = {
+        "X-Instance-ID": instance_id,
+        "X-Tenant-ID": tenant_id,
+        "X-Instance-ID-Signature": sign_instance_id(secret, instance_id),
+        "X-Forwarded-For": "127.0.0.1",
+    }
+    return FakeHttp(relay(upstream_port, headers))

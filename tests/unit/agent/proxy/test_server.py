@@ -3,18 +3,17 @@
 import asyncio
 import contextlib
 import dataclasses
-import gzip
 import logging
 import time
 
 import aiohttp
 import pytest
-from aiohttp import web
 
 from ovnmeta.agent import config
 from ovnmeta.agent.proxy.server import ProxyServer
 from ovnmeta.core.model import Vif
 from ovnmeta.core.signing import sign_instance_id
+from tests.support.fake_http import FakeHttp
 
 NET = "f3dc8112-273e-4653-af3c-6069330ad350"
 INSTANCE = "b65cee2f-8c69-4aeb-be2f-f79742548fc2"
@@ -36,40 +35,6 @@ VM = Vif(
 )
 
 
-class FakeNova:
-    def __init__(self):
-        self.seen = []
-        self.port = 0
-        self.runner = None
-
-    async def handle(self, req):
-        body = await req.read()
-        self.seen.append((req.method, req.path_qs, dict(req.headers), body))
-        if req.path.startswith("/status/"):
-            return web.Response(status=int(req.path.rsplit("/", 1)[1]), text="x")
-        if req.path == "/slow":
-            await asyncio.sleep(0.3)
-        if req.path == "/gzip":
-            return web.Response(
-                body=gzip.compress(b"#cloud-config\n"), headers={"Content-Encoding": "gzip"}
-            )
-        if req.path == "/empty":
-            return web.Response(body=b"")
-        return web.json_response({"uuid": req.headers.get("X-Instance-ID")})
-
-    async def start(self, port=0):
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", self.handle)
-        self.runner = web.AppRunner(app, access_log=None)
-        await self.runner.setup()
-        site = web.TCPSite(self.runner, "127.0.0.1", port)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]
-
-    async def stop(self):
-        await self.runner.cleanup()
-
-
 def settings(tmp_path, nova_port, **kw):
     conf = config.new_conf()
     conf(args=[], default_config_files=[], default_config_dirs=[])
@@ -82,11 +47,10 @@ def settings(tmp_path, nova_port, **kw):
 
 @contextlib.asynccontextmanager
 async def stack(tmp_path, index=None, nova_up=True, **kw):
-    nova = FakeNova()
-    await nova.start()
+    nova = FakeHttp().start()
     port = nova.port
     if not nova_up:
-        await nova.stop()
+        nova.stop()
     seen = []
     proxy = ProxyServer(
         settings(tmp_path, port, **kw), index or Index(VM), lambda status, secs: seen.append(status)
@@ -99,7 +63,7 @@ async def stack(tmp_path, index=None, nova_up=True, **kw):
         finally:
             await proxy.stop()
             if nova_up:
-                await nova.stop()
+                nova.stop()
 
 
 def edge_headers(ip="10.0.0.11", net=NET):
@@ -303,8 +267,8 @@ def test_nova_restart_costs_no_request(tmp_path):
             async with client.get("http://x/", headers=edge_headers()) as r:
                 assert r.status == 200  # leaves a kept-alive connection in the pool
             port = nova.port
-            await nova.stop()
-            await nova.start(port)
+            nova.stop()
+            nova.start(port)
             async with client.get("http://x/", headers=edge_headers()) as r:
                 assert r.status == 200
 

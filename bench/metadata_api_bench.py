@@ -1,10 +1,10 @@
-#!/usr/bin/env python3
 """Requests/s of `ovnmeta metadata-api` for one document on loopback.
 
 Starts the real server process (`python -m ovnmeta metadata-api --port 0`) on a throwaway
 store with one instance, then an aiohttp client sends --count signed GETs with --concurrency
 keep-alive connections. The client shares the machine's CPUs with the server, so the figure
-is a floor. Run with the project venv: `.venv/bin/python scripts/bench-metadata-api`.
+is a floor. No root needed; `make bench` runs it:
+`.venv/bin/python bench/metadata_api_bench.py [--count N] [--concurrency N]`.
 """
 
 import argparse
@@ -18,8 +18,8 @@ from pathlib import Path
 
 import aiohttp
 
-from ovnmeta.metadata_api import model, store
 from ovnmeta.core.signing import sign_instance_id
+from ovnmeta.metadata_api import model, store
 
 UUID = "b65cee2f-8c69-4aeb-be2f-f79742548fc2"
 SECRET = "bench-secret"
