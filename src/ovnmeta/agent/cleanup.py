@@ -8,6 +8,7 @@ config (found by pid file, checked by command line), unplug the metadata ports a
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
@@ -22,13 +23,23 @@ from ovnmeta.core.errors import OvnmetaError
 logger = logging.getLogger(__name__)
 
 
+STOP_PASSES = 5  # an agent stopping right now may still (re)start its edge once
+
+
 def run(settings: Settings) -> int:
     base = os.path.join(settings.agent.state_path, "ovnmeta")
-    for pidfile in (
+    # The agent first: while it runs, it restarts the edge and re-creates namespaces.
+    _stop_agent(settings.agent.status_file)
+    pidfiles = (
         os.path.join(settings.edge.state_dir, "haproxy.pid"),
         os.path.join(base, "listener.pid"),
-    ):
-        _stop(pidfile, settings.agent.state_path)
+    )
+    for _ in range(STOP_PASSES):
+        live = [f for f in pidfiles if _live(f)]
+        if not live:
+            break
+        for pidfile in live:
+            _stop(pidfile, settings.agent.state_path)
     switch = ovs.Ovs(settings.ovs)
     try:
         switch.connect()
@@ -51,21 +62,48 @@ def run(settings: Settings) -> int:
     return 1 if failures else 0
 
 
-def _stop(pidfile: str, owner: str) -> None:
+def _stop_agent(status_file: str) -> None:
+    """The agent that wrote this config's status file, if it still runs (and is not us)."""
+    try:
+        with open(status_file) as f:
+            pid = int(json.load(f).get("agent_pid") or 0)
+    except (OSError, ValueError, AttributeError, TypeError):
+        return
+    ours = pid and pid != os.getpid() and haproxy.process_alive(pid)
+    if ours and "agent" in haproxy.cmdline(pid):
+        _terminate(pid, "agent")
+
+
+def _pid(pidfile: str) -> int | None:
     try:
         with open(pidfile) as f:
-            pid = int(f.read().split()[0])
+            return int(f.read().split()[0])
     except (OSError, ValueError, IndexError):
+        return None
+
+
+def _live(pidfile: str) -> bool:
+    pid = _pid(pidfile)
+    return pid is not None and haproxy.process_alive(pid)
+
+
+def _stop(pidfile: str, owner: str) -> None:
+    pid = _pid(pidfile)
+    if pid is None or not haproxy.process_alive(pid):
         return
-    if not haproxy.process_alive(pid) or not any(owner in a for a in haproxy.cmdline(pid)):
+    if not any(owner in a for a in haproxy.cmdline(pid)):
         return
+    _terminate(pid, os.path.basename(pidfile))
+
+
+def _terminate(pid: int, what: str) -> None:
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + 5
     while haproxy.process_alive(pid) and time.monotonic() < deadline:
         time.sleep(0.02)
     if haproxy.process_alive(pid):
         os.kill(pid, signal.SIGKILL)
-    logger.info("stopped pid %d (%s)", pid, os.path.basename(pidfile))
+    logger.info("stopped pid %d (%s)", pid, what)
 
 
 def _no_ports(_names) -> tuple:
