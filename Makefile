@@ -7,12 +7,12 @@ BIN := $(VENV)/bin
 setup:
 	@scripts/setup
 
-# The agent's single-node tests isolate their pytest process in private mount and network
-# namespaces, so they run in a pytest of their own.
-# Both end with the leak check: anything a lab or agent of this run left behind (processes,
-# namespaces, mounts, lab directories, lock files) is listed and fails the target.
+# `test` and `bench` end with the leak check: anything a lab or agent of this run left behind
+# (processes, namespaces, mounts, lab directories, lock files) is listed and fails the target.
 LEAKS_BEFORE = $(VENV)/leaks-before.json
 
+# The agent's single-node tests isolate their pytest process in private mount and network
+# namespaces, so they run in a pytest of their own.
 test: setup
 	$(BIN)/ovnmeta lab leaks --save $(LEAKS_BEFORE)
 	$(BIN)/ruff check src tests
