@@ -7,12 +7,18 @@ BIN := $(VENV)/bin
 setup:
 	@scripts/setup
 
+# `test` and `bench` end with the leak check: anything a lab or agent of this run left behind
+# (processes, namespaces, mounts, lab directories, lock files) is listed and fails the target.
+LEAKS_BEFORE = $(VENV)/leaks-before.json
+
 # The agent's single-node tests isolate their pytest process in private mount and network
 # namespaces, so they run in a pytest of their own.
 test: setup
+	$(BIN)/ovnmeta lab leaks --save $(LEAKS_BEFORE)
 	$(BIN)/ruff check src tests
 	$(BIN)/pytest --ignore=tests/integration/agent
 	$(BIN)/pytest tests/integration/agent
+	$(BIN)/ovnmeta lab leaks --since $(LEAKS_BEFORE)
 
 unit: setup
 	$(BIN)/pytest tests/unit
@@ -29,9 +35,11 @@ clean:
 
 # Numbers, not tests: each figure next to its goal and a baseline measured in the same run.
 bench: setup
+	$(BIN)/ovnmeta lab leaks --save $(LEAKS_BEFORE)
 	$(BIN)/python bench/lab_bench.py
 	$(BIN)/python bench/agent_bench.py 200
 	$(BIN)/python bench/metadata_api_bench.py
+	$(BIN)/ovnmeta lab leaks --since $(LEAKS_BEFORE)
 
 # The agent from the container image on a real lab, restart included (deploy/README.md): root,
 # podman and runc, and the image built first (deploy/container/build.sh; IMAGE=... picks

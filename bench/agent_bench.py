@@ -171,24 +171,7 @@ def static_baseline(lab: Lab, net_id: str, vm_ns: str):
 
 def bound_port(lab: Lab, network: str, index: int) -> None:
     """A bound VIF on cmp1 without a guest namespace: what makes the agent serve a network."""
-    st = lab.state()
-    net = st.networks[network]
-    port = str(uuid.uuid4())
-    vm = InstanceRecord(
-        name=f"p{index}",
-        id=str(uuid.uuid4()),
-        port=port,
-        network=network,
-        compute="cmp1",
-        project=net.project,
-        mac=f"fa:16:3f:00:{index >> 8:02x}:{index & 255:02x}",
-        addresses=["10.0.0.10"],
-        netns="",
-        vif="",
-    )
-    logical.add_instance_port(lab.northbound(st), net, vm)
-    name = f"bp{index}"
-    instance.bind(lab.dir, lab.topology().compute(1), name, port, "type=internal")
+    lab.bind_vif(network, index)
 
 
 def agent_status(lab: Lab) -> dict:

@@ -8,6 +8,7 @@ config (found by pid file, checked by command line), unplug the metadata ports a
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
@@ -22,13 +23,23 @@ from ovnmeta.core.errors import OvnmetaError
 logger = logging.getLogger(__name__)
 
 
+STOP_PASSES = 5  # an agent stopping right now may still (re)start its edge once
+
+
 def run(settings: Settings) -> int:
     base = os.path.join(settings.agent.state_path, "ovnmeta")
-    for pidfile in (
+    # The agent first: while it runs, it restarts the edge and re-creates namespaces.
+    _stop_agent(settings.agent.status_file)
+    pidfiles = (
         os.path.join(settings.edge.state_dir, "haproxy.pid"),
         os.path.join(base, "listener.pid"),
-    ):
-        _stop(pidfile, settings.agent.state_path)
+    )
+    for _ in range(STOP_PASSES):
+        live = [f for f in pidfiles if _live(f)]
+        if not live:
+            break
+        for pidfile in live:
+            _stop(pidfile, settings.agent.state_path)
     switch = ovs.Ovs(settings.ovs)
     try:
         switch.connect()
@@ -51,17 +62,37 @@ def run(settings: Settings) -> int:
     return 1 if failures else 0
 
 
+def _stop_agent(status_file: str) -> None:
+    """The agent that wrote this config's status file, if it still runs (and is not us)."""
+    try:
+        with open(status_file) as f:
+            pid = int(json.load(f).get("agent_pid") or 0)
+    except (OSError, ValueError, AttributeError, TypeError):
+        return
+    if pid != os.getpid() and procfs.alive(pid) and "agent" in procfs.cmdline(pid).split():
+        _terminate(pid, "agent")
+
+
+def _live(pidfile: str) -> bool:
+    return procfs.alive(procfs.read_pid(pidfile))
+
+
 def _stop(pidfile: str, owner: str) -> None:
     pid = procfs.owned_pid(pidfile, owner)
     if pid is None:
         return
+        return
+    _terminate(pid, os.path.basename(pidfile))
+
+
+def _terminate(pid: int, what: str) -> None:
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + 5
     while procfs.alive(pid) and time.monotonic() < deadline:
         time.sleep(0.02)
     if procfs.alive(pid):
         os.kill(pid, signal.SIGKILL)
-    logger.info("stopped pid %d (%s)", pid, os.path.basename(pidfile))
+    logger.info("stopped pid %d (%s)", pid, what)
 
 
 def _no_ports(_names) -> tuple:

@@ -8,8 +8,9 @@ from pathlib import Path
 
 from ovnmeta.core.checks import key_value
 from ovnmeta.core.errors import UsageError
+from ovnmeta.lab import leaks
 from ovnmeta.lab import status as lab_status
-from ovnmeta.lab.lab import DEFAULT_PREFIX, Lab
+from ovnmeta.lab.lab import DEFAULT_PREFIX, Lab, lab_root
 
 
 def _progress(message: str) -> None:
@@ -97,6 +98,21 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_leaks(args: argparse.Namespace) -> int:
+    now = leaks.scan(lab_root())
+    if args.save:
+        leaks.save(Path(args.save), now)
+        print(f"leaks: {len(now)} lab objects present now, saved to {args.save}")
+        return 0
+    found = leaks.new_since(leaks.load(Path(args.since)), now) if args.since else now
+    if not found:
+        print("leaks: none" + (f" since {args.since}" if args.since else ""))
+        return 0
+    print(f"leaks: {len(found)} left behind" + (f" since {args.since}" if args.since else ""))
+    print(leaks.describe(found))
+    return 1
+
+
 def _command(subparsers: argparse._SubParsersAction, name: str, func, help: str):
     p = subparsers.add_parser(name, help=help, description=help)
     p.add_argument(
@@ -168,5 +184,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = _command(lab, "exec", cmd_exec, "run a command inside an instance: lab exec VM -- CMD...")
     p.add_argument("vm", metavar="VM")
     p.add_argument("cmd", nargs=argparse.REMAINDER)
+    p = lab.add_parser(
+        "leaks",
+        help="what labs and agents left behind: processes, namespaces, mounts, directories",
+    )
+    when = p.add_mutually_exclusive_group()
+    when.add_argument("--save", metavar="FILE", help="record what is there now, report nothing")
+    when.add_argument("--since", metavar="FILE", help="report only what is new since --save")
+    p.set_defaults(func=cmd_leaks)
     p = _command(lab, "status", cmd_status, "nodes, daemons, networks and instances of the lab")
     p.add_argument("--json", action="store_true")

@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
-from ovnmeta.core.errors import DependencyError, UsageError
+from ovnmeta.core.errors import DependencyError, LabError, UsageError
 from ovnmeta.core.procfs import alive, cmdline, owned_pid, pids
 from ovnmeta.lab import central, compute, instance, logical, netns, services
 from ovnmeta.lab.addressing import allocate, mac_for, plan_subnets
@@ -33,6 +33,7 @@ from ovnmeta.lab.topology import (
 
 DEFAULT_ROOT = Path("/run/ovnmeta/lab")
 DEFAULT_PREFIX = "ovnlab"
+TEARDOWN_PASSES = 10  # rescans until one finds no process of the lab
 
 # program -> the Debian package that ships it (named in the error when it is missing)
 REQUIRED_PROGRAMS = {
@@ -252,15 +253,22 @@ class Lab:
             self._teardown(progress)
 
     def _teardown(self, progress: Progress = _quiet) -> None:
-        marker = str(self.dir) + "/"
-        ours = [p for p in _all_pids() if marker in cmdline(p)]
+        # An agent that is still reconciling can start its edge haproxy (which detaches into
+        # a session of its own) after any scan: stop the agents first, then scan again until
+        # a pass finds nothing.
+        for _ in range(TEARDOWN_PASSES):
+            ours = self._our_pids()
+            if not ours:
+                break
+            spawners = [p for p in ours if _spawns_others(p)]
+            progress(f"stopping {len(spawners or ours)} processes")
+            stop(spawners or ours)
+        else:
+            left = ", ".join(f"{p} ({cmdline(p)[:60]})" for p in ours)
+            raise LabError(
+                f"lab {self.prefix}: processes still appear after {TEARDOWN_PASSES} passes: {left}"
+            )
         namespaces = self._leftover_namespaces()
-        for ns in namespaces:
-            ours += netns.pids(ns)
-        ours += self._pids_in_compute_namespaces()
-        if ours:
-            progress(f"stopping {len(set(ours))} processes")
-            stop(sorted(set(ours)))
         for ns in namespaces:
             netns.delete(ns)
         if namespaces:
@@ -272,6 +280,15 @@ class Lab:
         if self.dir.exists():
             assert self.dir.parent == self.root and self.prefix in self.dir.name
             shutil.rmtree(self.dir)
+
+    def _our_pids(self) -> list[int]:
+        """Live processes of this lab: by command line, or inside one of its namespaces."""
+        marker = str(self.dir) + "/"
+        ours = [p for p in _all_pids() if marker in cmdline(p)]
+        for ns in self._leftover_namespaces():
+            ours += netns.pids(ns)
+        ours += self._pids_in_compute_namespaces()
+        return sorted({p for p in ours if alive(p)})
 
     def _pids_in_compute_namespaces(self) -> list[int]:
         """Processes inside the namespaces the agents made in the computes' own /run/netns."""
@@ -374,6 +391,30 @@ class Lab:
             st.instances[name] = vm
             save(self.dir, st)
             return vm
+
+    def bind_vif(self, network: str, index: int, compute_ref: str | int = 1) -> str:
+        """A bound VIF without a guest namespace (an OVS internal port): what makes an agent
+        serve a network, at a fraction of a boot's cost (benches, teardown races)."""
+        with self.locked():
+            st = self.state()
+            net = self._network(st, network)
+            cmp = self.topology(st).compute(compute_ref)
+            port = str(uuid.uuid4())
+            vm = InstanceRecord(
+                name=f"p{index}",
+                id=str(uuid.uuid4()),
+                port=port,
+                network=network,
+                compute=cmp.name,
+                project=net.project,
+                mac=f"fa:16:3f:00:{index >> 8:02x}:{index & 255:02x}",
+                addresses=["10.0.0.10"],
+                netns="",
+                vif="",
+            )
+            logical.add_instance_port(self.northbound(st), net, vm)
+            instance.bind(self.dir, cmp, f"bp{index}", port, "type=internal")
+            return port
 
     def remove_instance(self, name: str) -> None:
         with self.locked():
@@ -498,6 +539,12 @@ def _mounts_under(path: Path) -> list[str]:
             if point == prefix or point.startswith(prefix + "/"):
                 found.append(point)
     return found
+
+
+def _spawns_others(pid: int) -> bool:
+    """The agent (`python -m ovnmeta agent ...`): it starts the edge and the socket holder."""
+    argv = cmdline(pid).split()
+    return "agent" in argv[:4] and any(a == "ovnmeta" or a.endswith("/ovnmeta") for a in argv[:3])
 
 
 def _all_pids() -> list[int]:
