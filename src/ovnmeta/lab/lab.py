@@ -18,7 +18,7 @@ from pathlib import Path
 from ovnmeta.core.errors import DependencyError, UsageError
 from ovnmeta.lab import central, compute, instance, logical, netns, services
 from ovnmeta.lab.addressing import allocate, mac_for, plan_subnets
-from ovnmeta.lab.proc import alive, cmdline, owned_pid, run, stop, wait_until
+from ovnmeta.lab.proc import alive, marked_pids, owned_pid, run, stop, wait_until
 from ovnmeta.lab.state import InstanceRecord, LabState, NetworkRecord, load, save
 from ovnmeta.lab.topology import (
     Controller,
@@ -251,8 +251,7 @@ class Lab:
             self._teardown(progress)
 
     def _teardown(self, progress: Progress = _quiet) -> None:
-        marker = str(self.dir) + "/"
-        ours = [p for p in _all_pids() if marker in cmdline(p)]
+        ours = marked_pids(str(self.dir) + "/")
         namespaces = self._leftover_namespaces()
         for ns in namespaces:
             ours += netns.pids(ns)
@@ -497,10 +496,3 @@ def _mounts_under(path: Path) -> list[str]:
             if point == prefix or point.startswith(prefix + "/"):
                 found.append(point)
     return found
-
-
-def _all_pids() -> list[int]:
-    me = {os.getpid(), os.getppid()}
-    return [
-        int(p) for p in os.listdir("/proc") if p.isdigit() and int(p) not in me and alive(int(p))
-    ]

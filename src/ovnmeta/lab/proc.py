@@ -109,6 +109,13 @@ def owned_pid(pidfile: Path, marker: str) -> int | None:
     return None
 
 
+def marked_pids(marker: str) -> list[int]:
+    """Live processes (other than this one and its parent) whose command line has `marker`."""
+    me = {os.getpid(), os.getppid()}
+    pids = (int(p) for p in os.listdir("/proc") if p.isdigit())
+    return [p for p in pids if p not in me and alive(p) and marker in cmdline(p)]
+
+
 def stop(pids: Sequence[int], grace: float = 5.0) -> None:
     """SIGCONT + SIGTERM, then SIGKILL whatever is still alive after `grace` seconds."""
     for sig in (signal.SIGCONT, signal.SIGTERM):

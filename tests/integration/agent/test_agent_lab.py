@@ -223,7 +223,7 @@ def test_sb_reconnect_resyncs_changes_made_while_away(node):
             [
                 "ovsdb-tool",
                 "transact",
-                str(node.root / "ovn" / "sb.db"),
+                str(node.daemons.sb_db),
                 json.dumps(
                     [
                         "OVN_Southbound",
