@@ -27,10 +27,6 @@ PROGRAMS = {
     "ovs-vsctl": "openvswitch-switch",
     "ovsdb-tool": "openvswitch-common",
     "ovn-sbctl": "ovn-common",
-    "haproxy": "haproxy",
-    "ip": "iproute2",
-    "ethtool": "ethtool",
-    "curl": "curl",
 }
 
 

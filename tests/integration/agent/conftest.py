@@ -10,7 +10,11 @@ from pathlib import Path
 import pytest
 
 from ovnmeta.lab.host import SingleNodeHost
+from ovnmeta.lab.lab import check_programs
 from tests.integration.agent import harness
+
+# Beyond the host's own daemons: the agent's edge, and the guests' tools.
+PROGRAMS = {"haproxy": "haproxy", "ip": "iproute2", "curl": "curl", "ethtool": "ethtool"}
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
@@ -24,6 +28,7 @@ def pytest_runtest_makereport(item, call):
 
 @pytest.fixture
 def node():
+    check_programs(PROGRAMS)
     harness.isolate()
     root = Path(tempfile.mkdtemp(prefix="ovnmeta-agent-lab-"))
     chassis = f"ovnmeta-test-{uuid.uuid4().hex[:8]}"

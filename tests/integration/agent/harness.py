@@ -17,7 +17,9 @@ import subprocess
 import sys
 import threading
 import uuid
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from ovnmeta.lab.host import SingleNodeHost
 from ovnmeta.lab.proc import wait_until
@@ -26,6 +28,8 @@ CLONE_NEWNS = 0x00020000
 CLONE_NEWNET = 0x40000000
 MS_REC = 0x4000
 MS_PRIVATE = 1 << 18
+
+T = TypeVar("T")
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _isolated = False
@@ -64,7 +68,9 @@ def _exit_on_term(signum, frame):
     os._exit(128 + signum)
 
 
-def wait_for(predicate, timeout=10.0, what="condition", interval=0.02):
+def wait_for(
+    predicate: Callable[[], T], timeout: float = 10.0, what: str = "condition", interval=0.02
+) -> T:
     return wait_until(what, predicate, timeout, interval)
 
 
