@@ -50,3 +50,10 @@ def owned_pid(path: str | os.PathLike[str], marker: str) -> int | None:
 def pids() -> list[int]:
     """Every process id /proc lists now (some may be gone by the time they are read)."""
     return [int(p) for p in os.listdir("/proc") if p.isdigit()]
+
+
+def mountpoints() -> list[str]:
+    """Every mount point of this process's mount namespace, as /proc/self/mountinfo lists it."""
+    with open("/proc/self/mountinfo") as fh:
+        # \040 and friends stand for spaces and other octal escapes
+        return [line.split()[4].encode().decode("unicode_escape") for line in fh]

@@ -5,7 +5,7 @@ tools reach them) is the same as with three.
 """
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,16 +86,21 @@ def create_cluster_files(lab_dir: Path, topo: Topology) -> None:
 
 
 def start_db(lab_dir: Path, ctl: Controller, db: Database) -> None:
-    f = db.files(node_dir(lab_dir, ctl))
+    serve_db(db.files(node_dir(lab_dir, ctl)), ctl.netns, f"ptcp:{db.client_port}:{ctl.ip}")
+
+
+def serve_db(files: Mapping[str, Path], netns: str | None = None, *remotes: str) -> None:
+    """One ovsdb-server for a database file: a UNIX socket for clients in any namespace, plus
+    `remotes`. Shared by the controllers and the single-node host."""
     run(
         [
             "ovsdb-server",
-            str(f["db"]),
-            f"--remote=punix:{f['sock']}",
-            f"--remote=ptcp:{db.client_port}:{ctl.ip}",
-            *daemon_flags(f["pid"], f["log"], f["ctl"]),
+            str(files["db"]),
+            f"--remote=punix:{files['sock']}",
+            *(f"--remote={r}" for r in remotes),
+            *daemon_flags(files["pid"], files["log"], files["ctl"]),
         ],
-        netns=ctl.netns,
+        netns=netns,
     )
 
 

@@ -1,7 +1,7 @@
 """A compute node: its own Open_vSwitch DB, ovs-vswitchd (userspace datapath) and ovn-controller,
 all inside the node's namespace, with the encap IP on br-phy (lab-recipe 11.2-11.4)."""
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from ovnmeta.lab import netns
@@ -18,17 +18,29 @@ def node_dir(lab_dir: Path, cmp: Compute) -> Path:
 
 def ovs_env(lab_dir: Path, cmp: Compute) -> dict[str, str]:
     """Point the standard tools at this compute (ovs-vsctl, ovs-appctl, ovn-appctl)."""
-    d = node_dir(lab_dir, cmp)
+    return switch_env(node_dir(lab_dir, cmp))
+
+
+def switch_env(d: Path) -> dict[str, str]:
     return {"OVS_RUNDIR": str(d / "ovs"), "OVN_RUNDIR": str(d / "ovn")}
 
 
 def db_sock(lab_dir: Path, cmp: Compute) -> Path:
-    return node_dir(lab_dir, cmp) / "ovs" / "db.sock"
+    return switch_sock(node_dir(lab_dir, cmp))
+
+
+def switch_sock(d: Path) -> Path:
+    """The Open_vSwitch DB socket of the switch kept in node directory `d`."""
+    return d / "ovs" / "db.sock"
 
 
 def vsctl(lab_dir: Path, cmp: Compute, *args: str, timeout: float = 30) -> str:
+    return switch_vsctl(node_dir(lab_dir, cmp), *args, timeout=timeout)
+
+
+def switch_vsctl(d: Path, *args: str, timeout: float = 30) -> str:
     return run(
-        ["ovs-vsctl", f"--db=unix:{db_sock(lab_dir, cmp)}", f"--timeout={timeout:g}", *args],
+        ["ovs-vsctl", f"--db=unix:{switch_sock(d)}", f"--timeout={timeout:g}", *args],
         timeout=timeout + 5,
     )
 
@@ -39,19 +51,36 @@ def appctl(lab_dir: Path, cmp: Compute, *args: str) -> str:
     return run(["ovs-appctl", "--timeout=10", "-t", str(ctl), *args], timeout=15)
 
 
-def start_ovs(lab_dir: Path, topo: Topology, cmp: Compute) -> None:
-    """Step 1: ovsdb-server, identity, ovs-vswitchd, br-phy holding the encap IP, br-int."""
-    d = node_dir(lab_dir, cmp)
+def br_int(fail_mode: str = "secure") -> list[str]:
+    """ovs-vsctl arguments adding br-int on the userspace datapath. `secure` leaves switching
+    to ovn-controller's flows; `standalone` makes it a plain L2 switch (no ovn-controller)."""
+    return [
+        "add-br",
+        "br-int",
+        "--",
+        "set",
+        "Bridge",
+        "br-int",
+        "datapath_type=netdev",
+        f"fail-mode={fail_mode}",
+        "other_config:disable-in-band=true",
+    ]
+
+
+def start_switch(d: Path, identity: Mapping[str, str], netns: str | None = None) -> None:
+    """Open vSwitch of one node kept in directory `d`: ovsdb-server, the node's identity
+    (Open_vSwitch external_ids), ovs-vswitchd on the userspace datapath (no kernel module).
+    vswitchd opens ports by name in `netns`, so ports must be created there (recipe 6)."""
     for sub in ("ovs", "ovn", "log"):
         (d / sub).mkdir(parents=True, exist_ok=True)
-    env = ovs_env(lab_dir, cmp)
+    env = switch_env(d)
     conf = d / "ovs" / "conf.db"
     run(["ovsdb-tool", "create", str(conf), VSWITCH_SCHEMA])
     run(
         [
             "ovsdb-server",
             str(conf),
-            f"--remote=punix:{db_sock(lab_dir, cmp)}",
+            f"--remote=punix:{switch_sock(d)}",
             "--remote=db:Open_vSwitch,Open_vSwitch,manager_options",
             *daemon_flags(
                 d / "ovs" / "ovsdb-server.pid",
@@ -59,30 +88,15 @@ def start_ovs(lab_dir: Path, topo: Topology, cmp: Compute) -> None:
                 d / "ovs" / "ovsdb-server.ctl",
             ),
         ],
-        netns=cmp.netns,
+        netns=netns,
         env=env,
     )
-    vsctl(
-        lab_dir,
-        cmp,
-        "--no-wait",
-        "init",
-        "--",
-        "set",
-        "Open_vSwitch",
-        ".",
-        f"external_ids:system-id={cmp.chassis}",
-        f"external_ids:hostname={cmp.chassis}",
-        f"external_ids:ovn-remote={topo.remotes('sb')}",
-        "external_ids:ovn-encap-type=geneve",
-        f"external_ids:ovn-encap-ip={cmp.ip}",
-        "external_ids:ovn-bridge=br-int",
-        "external_ids:ovn-bridge-datapath-type=netdev",
-    )
+    ids = [f"external_ids:{key}={value}" for key, value in identity.items()]
+    switch_vsctl(d, "--no-wait", "init", "--", "set", "Open_vSwitch", ".", *ids)
     run(
         [
             "ovs-vswitchd",
-            f"unix:{db_sock(lab_dir, cmp)}",
+            f"unix:{switch_sock(d)}",
             "--disable-system",
             *daemon_flags(
                 d / "ovs" / "ovs-vswitchd.pid",
@@ -90,9 +104,23 @@ def start_ovs(lab_dir: Path, topo: Topology, cmp: Compute) -> None:
                 d / "ovs" / "ovs-vswitchd.ctl",
             ),
         ],
-        netns=cmp.netns,
+        netns=netns,
         env=env,
     )
+
+
+def start_ovs(lab_dir: Path, topo: Topology, cmp: Compute) -> None:
+    """Step 1: ovsdb-server, identity, ovs-vswitchd, br-phy holding the encap IP, br-int."""
+    identity = {
+        "system-id": cmp.chassis,
+        "hostname": cmp.chassis,
+        "ovn-remote": topo.remotes("sb"),
+        "ovn-encap-type": "geneve",
+        "ovn-encap-ip": cmp.ip,
+        "ovn-bridge": "br-int",
+        "ovn-bridge-datapath-type": "netdev",
+    }
+    start_switch(node_dir(lab_dir, cmp), identity, cmp.netns)
     vsctl(
         lab_dir,
         cmp,
@@ -109,15 +137,7 @@ def start_ovs(lab_dir: Path, topo: Topology, cmp: Compute) -> None:
         "br-phy",
         "eth0",
         "--",
-        "add-br",
-        "br-int",
-        "--",
-        "set",
-        "Bridge",
-        "br-int",
-        "datapath_type=netdev",
-        "fail-mode=secure",
-        "other_config:disable-in-band=true",
+        *br_int("secure"),
     )
     # The kernel must ignore eth0 (no IP, no ARP): br-phy's tap holds the underlay address.
     netns.shell(

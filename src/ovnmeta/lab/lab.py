@@ -16,10 +16,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ovnmeta.core.errors import DependencyError, LabError, UsageError
-from ovnmeta.core.procfs import alive, cmdline, owned_pid, pids
+from ovnmeta.core.procfs import alive, cmdline, mountpoints, owned_pid
 from ovnmeta.lab import central, compute, instance, logical, netns, services
 from ovnmeta.lab.addressing import allocate, mac_for, plan_subnets
-from ovnmeta.lab.proc import run, stop, wait_until
+from ovnmeta.lab.proc import marked_pids, run, stop, wait_until
 from ovnmeta.lab.state import InstanceRecord, LabState, NetworkRecord, load, save
 from ovnmeta.lab.topology import (
     Controller,
@@ -283,8 +283,7 @@ class Lab:
 
     def _our_pids(self) -> list[int]:
         """Live processes of this lab: by command line, or inside one of its namespaces."""
-        marker = str(self.dir) + "/"
-        ours = [p for p in _all_pids() if marker in cmdline(p)]
+        ours = marked_pids(str(self.dir) + "/")
         for ns in self._leftover_namespaces():
             ours += netns.pids(ns)
         ours += self._pids_in_compute_namespaces()
@@ -532,21 +531,10 @@ class Lab:
 
 def _mounts_under(path: Path) -> list[str]:
     prefix = str(path)
-    found = []
-    with open("/proc/self/mountinfo") as fh:
-        for line in fh:
-            point = line.split()[4].encode().decode("unicode_escape")  # \040 for spaces
-            if point == prefix or point.startswith(prefix + "/"):
-                found.append(point)
-    return found
+    return [p for p in mountpoints() if p == prefix or p.startswith(prefix + "/")]
 
 
 def _spawns_others(pid: int) -> bool:
     """The agent (`python -m ovnmeta agent ...`): it starts the edge and the socket holder."""
     argv = cmdline(pid).split()
     return "agent" in argv[:4] and any(a == "ovnmeta" or a.endswith("/ovnmeta") for a in argv[:3])
-
-
-def _all_pids() -> list[int]:
-    me = {os.getpid(), os.getppid()}
-    return [p for p in pids() if p not in me and alive(p)]

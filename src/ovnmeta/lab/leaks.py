@@ -15,7 +15,7 @@ import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from ovnmeta.core.procfs import cmdline, pids
+from ovnmeta.core.procfs import cmdline, mountpoints, pids
 from ovnmeta.lab import netns
 
 # The agent tests' single-node hosts live in directories named like this under the temp dir.
@@ -70,7 +70,7 @@ def scan(lab_root: Path, tmp: Path = Path("/tmp")) -> list[Leftover]:
             found.append(Leftover("process", str(pid), line))
         elif pid in in_namespace:
             found.append(Leftover("process", str(pid), f"in netns {in_namespace[pid]}: {line}"))
-    for point in _mountpoints():
+    for point in mountpoints():
         if any((point + "/").startswith(m) for m in marks):
             found.append(Leftover("mount", point, "mounted under a lab directory"))
     if lab_root.is_dir():
@@ -88,12 +88,6 @@ def save(path: Path, leftovers: list[Leftover]) -> None:
 
 def load(path: Path) -> list[Leftover]:
     return [Leftover(**x) for x in json.loads(path.read_text())]
-
-
-def _mountpoints() -> list[str]:
-    with open("/proc/self/mountinfo") as fh:
-        # \040 and friends stand for spaces in mountinfo
-        return [line.split()[4].encode().decode("unicode_escape") for line in fh]
 
 
 def describe(leftovers: list[Leftover]) -> str:

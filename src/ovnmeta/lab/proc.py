@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from ovnmeta.core.errors import LabError
-from ovnmeta.core.procfs import alive
+from ovnmeta.core.procfs import alive, cmdline, pids
 
 
 def run(
@@ -85,6 +85,12 @@ def spawn(
     # `ip netns exec` execs the command, so the pid is the daemon's own.
     pidfile.write_text(f"{proc.pid}\n")
     return proc.pid
+
+
+def marked_pids(marker: str) -> list[int]:
+    """Live processes (other than this one and its parent) whose command line has `marker`."""
+    me = {os.getpid(), os.getppid()}
+    return [p for p in pids() if p not in me and alive(p) and marker in cmdline(p)]
 
 
 def stop(pids: Sequence[int], grace: float = 5.0) -> None:

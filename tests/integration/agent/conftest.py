@@ -1,5 +1,7 @@
+"""The agent's root tests run on the lab's single-node host, inside this pytest process's
+own mount and network namespaces (see harness.isolate)."""
+
 import os
-import shutil
 import subprocess
 import tempfile
 import uuid
@@ -7,72 +9,63 @@ from pathlib import Path
 
 import pytest
 
+from ovnmeta.lab.host import SingleNodeHost
+from ovnmeta.lab.lab import check_programs
 from tests.integration.agent import harness
 
-BINARIES = (
-    "ovsdb-server",
-    "ovs-vswitchd",
-    "ovsdb-tool",
-    "ovs-vsctl",
-    "ovn-sbctl",
-    "haproxy",
-    "ip",
-    "curl",
-    "ethtool",
-)
+# Beyond the host's own daemons: the agent's edge, and the guests' tools.
+PROGRAMS = {"haproxy": "haproxy", "ip": "iproute2", "curl": "curl", "ethtool": "ethtool"}
 
 
-def _skip_reason() -> str | None:
-    if os.geteuid() != 0:
-        return "needs root"
-    missing = [b for b in BINARIES if shutil.which(b) is None]
-    if missing:
-        return f"missing binaries: {', '.join(missing)}"
-    return None
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    node = getattr(item, "funcargs", {}).get("node")
+    if report.failed and isinstance(node, Node):
+        report.sections.append(("single-node host logs", node.daemons.logs()))
+    return report
 
 
 @pytest.fixture
 def node():
-    reason = _skip_reason()
-    if reason:
-        pytest.skip(reason)
+    check_programs(PROGRAMS)
     harness.isolate()
     root = Path(tempfile.mkdtemp(prefix="ovnmeta-agent-lab-"))
     chassis = f"ovnmeta-test-{uuid.uuid4().hex[:8]}"
-    daemons = harness.Daemons(root, chassis)
+    host = SingleNodeHost(root, chassis)
     nova = harness.FakeNova()
     agent = None
 
     def cleanup():
         if agent is not None:
             agent.stop()
-        harness.kill_pidfile(root / "state" / "ovnmeta" / "edge" / "haproxy.pid", str(root))
-        harness.kill_pidfile(root / "state" / "ovnmeta" / "listener.pid", str(root))
         nova.stop()
-        daemons.stop()
+        keep = bool(os.environ.get("OVNMETA_KEEP_LAB"))
+        host.down(keep_files=keep)  # also the edge and socket holder the agent leaves running
         for name in os.listdir("/run/netns"):
             subprocess.run(["ip", "netns", "delete", name], capture_output=True)
         for link in ("tap-vm1", "tap-vm2"):
             subprocess.run(["ip", "link", "delete", link], capture_output=True)
-        if os.environ.get("OVNMETA_KEEP_LAB"):
+        if keep:
             print(f"lab kept in {root}")
-        else:
-            shutil.rmtree(root, ignore_errors=True)
 
     harness.cleanups[id(cleanup)] = cleanup
     try:
-        daemons.start()
+        host.up()
         nova.start()
-        ini = harness.write_ini(root, daemons, nova.port)
+        ini = harness.write_ini(root, host, nova.port)
         agent = harness.AgentProcess(root, ini)
-        yield Node(root, chassis, daemons, harness.Sb(daemons), nova, agent)
+        yield Node(root, chassis, host, harness.Sb(host), nova, agent)
     finally:
         cleanup()
         harness.cleanups.pop(id(cleanup), None)  # only now: a SIGTERM mid-way re-runs it
 
 
 class Node:
-    def __init__(self, root, chassis, daemons, sb, nova, agent):
+    """What a test drives: the host (`daemons`: vsctl, sbctl, the SB server), SB rows, the fake
+    Nova and the agent process, all under `root`."""
+
+    def __init__(self, root: Path, chassis: str, daemons: SingleNodeHost, sb, nova, agent):
         self.root = root
         self.chassis = chassis
         self.daemons = daemons

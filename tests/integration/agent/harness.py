@@ -1,8 +1,7 @@
-"""A private single-node host for the agent: its own mount and network namespace (so the
-`ovnmeta-*` namespaces it creates never touch the machine's /run/netns), its own
-Open_vSwitch (ovsdb-server + ovs-vswitchd --disable-system, netdev br-int), a standalone SB
-ovsdb-server the test writes rows into (as ovn-controller and northd would), a fake Nova, and
-the agent as a process."""
+"""Test-only glue for the agent's root tests on the lab's single-node host
+(`ovnmeta.lab.host.SingleNodeHost`: Open vSwitch and the SB database): isolating the pytest
+process, the SB rows ovn-controller and northd would write, a fake Nova, and the agent as a
+process with its ini."""
 
 from __future__ import annotations
 
@@ -17,14 +16,20 @@ import socketserver
 import subprocess
 import sys
 import threading
-import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
+
+from ovnmeta.lab.host import SingleNodeHost
+from ovnmeta.lab.proc import wait_until
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWNET = 0x40000000
 MS_REC = 0x4000
 MS_PRIVATE = 1 << 18
+
+T = TypeVar("T")
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _isolated = False
@@ -32,7 +37,8 @@ _isolated = False
 
 def isolate() -> None:
     """Move this process (and everything it starts) into a private mount + network
-    namespace, with a private tmpfs on /run/netns. Idempotent."""
+    namespace, with a private tmpfs on /run/netns, so that the tests see exactly what the
+    agent sees and its `ovnmeta-*` namespaces never touch the machine's. Idempotent."""
     global _isolated
     if _isolated:
         return
@@ -50,7 +56,7 @@ def isolate() -> None:
     _isolated = True
 
 
-# Clean-ups of the labs alive in this process, run by the SIGTERM handler: pytest does not
+# Clean-ups of the hosts alive in this process, run by the SIGTERM handler: pytest does not
 # run fixture finalizers when the process is terminated.
 cleanups: dict[int, object] = {}
 
@@ -62,145 +68,17 @@ def _exit_on_term(signum, frame):
     os._exit(128 + signum)
 
 
-def wait_for(predicate, timeout=10.0, what="condition", interval=0.02):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = predicate()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
-
-
-def sh(*argv, check=True, **kw) -> str:
-    proc = subprocess.run(argv, capture_output=True, text=True, **kw)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"{' '.join(argv)} failed: {proc.stdout}{proc.stderr}")
-    return proc.stdout.strip()
-
-
-def kill_pidfile(path: Path, owner: str) -> None:
-    """SIGTERM, then SIGKILL, the process in `path` if its command line names `owner`."""
-    try:
-        pid = int(path.read_text().split()[0])
-        cmd = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
-    except (OSError, ValueError, IndexError):
-        return
-    if owner not in cmd:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGTERM)
-    for _ in range(250):
-        if not Path(f"/proc/{pid}").exists():
-            return
-        time.sleep(0.02)
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGKILL)
-
-
-class Daemons:
-    """ovsdb-server (Open_vSwitch), ovs-vswitchd, ovsdb-server (OVN_Southbound)."""
-
-    def __init__(self, root: Path, chassis: str) -> None:
-        self.root = root
-        self.chassis = chassis
-        self.ovs_sock = root / "ovs" / "db.sock"
-        self.sb_sock = root / "ovn" / "sb.sock"
-        self.pidfiles: list[Path] = []
-
-    def _daemon(self, name: str, argv: list[str]) -> None:
-        pid = self.root / "run" / f"{name}.pid"
-        log = self.root / "log" / f"{name}.log"
-        sh(
-            *argv,
-            f"--pidfile={pid}",
-            "-vconsole:off",
-            f"--log-file={log}",
-            "--detach",
-            "--no-chdir",
-        )
-        self.pidfiles.append(pid)
-
-    def start(self) -> None:
-        for d in ("ovs", "ovn", "run", "log"):
-            (self.root / d).mkdir(parents=True, exist_ok=True)
-        env_db = str(self.root / "ovs" / "conf.db")
-        sh("ovsdb-tool", "create", env_db, "/usr/share/openvswitch/vswitch.ovsschema")
-        self._daemon(
-            "ovsdb-server-ovs",
-            [
-                "ovsdb-server",
-                env_db,
-                f"--remote=punix:{self.ovs_sock}",
-                f"--unixctl={self.root / 'run' / 'ovsdb-ovs.ctl'}",
-            ],
-        )
-        self.vsctl("--no-wait", "init")
-        self.vsctl(
-            "--no-wait",
-            "set",
-            "Open_vSwitch",
-            ".",
-            f"external_ids:system-id={self.chassis}",
-            "external_ids:ovn-bridge=br-int",
-        )
-        self._daemon(
-            "ovs-vswitchd",
-            [
-                "ovs-vswitchd",
-                f"unix:{self.ovs_sock}",
-                "--disable-system",
-                f"--unixctl={self.root / 'run' / 'vswitchd.ctl'}",
-            ],
-        )
-        # No ovn-controller here: a standalone bridge switches like a plain L2 switch.
-        self.vsctl(
-            "--may-exist",
-            "add-br",
-            "br-int",
-            "--",
-            "set",
-            "Bridge",
-            "br-int",
-            "datapath_type=netdev",
-            "fail-mode=standalone",
-        )
-        sb_db = str(self.root / "ovn" / "sb.db")
-        sh("ovsdb-tool", "create", sb_db, "/usr/share/ovn/ovn-sb.ovsschema")
-        self.start_sb()
-        self.sbctl("init")
-
-    def start_sb(self) -> None:
-        self._daemon(
-            "ovsdb-server-sb",
-            [
-                "ovsdb-server",
-                str(self.root / "ovn" / "sb.db"),
-                f"--remote=punix:{self.sb_sock}",
-                f"--unixctl={self.root / 'run' / 'ovsdb-sb.ctl'}",
-            ],
-        )
-
-    def stop_sb(self) -> None:
-        kill_pidfile(self.root / "run" / "ovsdb-server-sb.pid", str(self.root))
-
-    def stop(self) -> None:
-        for pid in reversed(self.pidfiles):
-            kill_pidfile(pid, str(self.root))
-
-    def vsctl(self, *args: str) -> str:
-        return sh("ovs-vsctl", f"--db=unix:{self.ovs_sock}", "--timeout=10", *args)
-
-    def sbctl(self, *args: str) -> str:
-        return sh("ovn-sbctl", f"--db=unix:{self.sb_sock}", "--timeout=10", *args)
+def wait_for(
+    predicate: Callable[[], T], timeout: float = 10.0, what: str = "condition", interval=0.02
+) -> T:
+    return wait_until(what, predicate, timeout, interval)
 
 
 class Sb:
     """Writes the rows ovn-controller and northd would write."""
 
-    def __init__(self, daemons: Daemons) -> None:
-        self.d = daemons
+    def __init__(self, host: SingleNodeHost) -> None:
+        self.d = host
 
     def chassis(self, name: str) -> str:
         ip = f"127.0.{uuid.uuid4().int % 250}.{uuid.uuid4().int % 250 + 1}"
@@ -385,7 +263,11 @@ class AgentProcess:
 
 
 def write_ini(
-    root: Path, daemons: Daemons, nova_port: int, secret: str = "s3cr3t", ovnmeta_extra: str = ""
+    root: Path,
+    host: SingleNodeHost,
+    nova_port: int,
+    secret: str = "s3cr3t",
+    ovnmeta_extra: str = "",
 ) -> Path:
     ini = root / "agent.ini"
     ini.write_text(
@@ -397,9 +279,9 @@ nova_metadata_port = {nova_port}
 log_file = {root}/log/agent.log
 debug = true
 [ovs]
-ovsdb_connection = unix:{daemons.ovs_sock}
+ovsdb_connection = unix:{host.ovs_sock}
 [ovn]
-ovn_sb_connection = unix:{daemons.sb_sock}
+ovn_sb_connection = unix:{host.sb_sock}
 [ovnmeta]
 haproxy_binary = {shutil.which("haproxy")}
 resync_interval = 0

@@ -130,6 +130,10 @@ def test_network_lifecycle_headers_and_registration(node):
         # Unknown source address: 404
         node.daemons.sbctl("clear", "Port_Binding", vif, "mac")
         wait_for(lambda: node.curl(vm)[0] == "404", what="404 after the port lost its IP")
+        # With no addressed port left the network is torn down; under load that can finish
+        # after the 404, so let it finish before the port comes back (else the 503 request
+        # below can land in a namespace being deleted).
+        wait_for(lambda: f"ovnmeta-{net}" not in namespaces(), what="namespace torn down")
         node.daemons.sbctl("set", "Port_Binding", vif, f'mac="{VM_MAC} 10.0.0.11"')
         wait_for(lambda: served(node, vm), what="served again")
 
@@ -223,7 +227,7 @@ def test_sb_reconnect_resyncs_changes_made_while_away(node):
             [
                 "ovsdb-tool",
                 "transact",
-                str(node.root / "ovn" / "sb.db"),
+                str(node.daemons.sb_db),
                 json.dumps(
                     [
                         "OVN_Southbound",
