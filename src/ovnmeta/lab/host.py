@@ -17,9 +17,10 @@ br-int is a standalone L2 switch, which is all a metadata path on one node needs
 import shutil
 from pathlib import Path
 
+from ovnmeta.core.procfs import owned_pid
 from ovnmeta.lab import central, compute
 from ovnmeta.lab.lab import check_programs
-from ovnmeta.lab.proc import marked_pids, owned_pid, run, stop
+from ovnmeta.lab.proc import marked_pids, run, stop
 
 PROGRAMS = {
     "ovsdb-server": "openvswitch-switch",
