@@ -72,6 +72,11 @@ class ProxyServer:
         self._waiters: dict[admission.Ticket, asyncio.Future[None]] = {}
         self._guest_log = loglimit.LogLimiter(settings.guest_log_interval_s)
 
+    @property
+    def fairness(self) -> admission.Admission:
+        """The slot ledger (read-only use: tests, status)."""
+        return self._admission
+
     async def start(self) -> None:
         s = self._settings
         connector = aiohttp.TCPConnector(
