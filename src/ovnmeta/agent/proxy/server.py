@@ -208,32 +208,29 @@ class ProxyServer:
         try:
             yield None
         finally:
-            for granted in self._admission.release(decision.ticket):
-                waiter = self._waiters.pop(granted)
-                if not waiter.done():
-                    waiter.set_result(None)
+            self._release(decision.ticket)
+
+    def _release(self, ticket: admission.Ticket) -> None:
+        for granted in self._admission.release(ticket):
+            self._waiters.pop(granted).set_result(None)  # the ledger already counts it in
 
     async def _wait(self, queued: admission.Queued) -> admission.Decision:
-        waiter = asyncio.get_running_loop().create_future()
-        self._waiters[queued.ticket] = waiter
+        """Until a slot is granted (Admitted) or the deadline passes (give_up's answer).
+        The ledger, not the future, says who holds a slot: a grant and the timeout can
+        happen in the same loop iteration, and then the slot is ours. (asyncio.wait, not
+        wait_for: on 3.11 wait_for drops a cancellation that meets a completed future.)"""
+        ticket = queued.ticket
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters[ticket] = waiter
         try:
-            await asyncio.wait_for(
-                asyncio.shield(waiter), max(0.0, queued.deadline - time.monotonic())
-            )
-            return admission.Admitted(queued.ticket)
-        except TimeoutError:
-            # Granted in the same loop iteration as the timeout? Then the slot is ours.
-            decision = self._admission.give_up(queued.ticket)
-            if isinstance(decision, admission.Rejected):
-                self._waiters.pop(queued.ticket, None)
-            return decision
-        except asyncio.CancelledError:
-            # The handler was cancelled (shutdown): leave the queue, or hand back the slot.
-            if isinstance(self._admission.give_up(queued.ticket), admission.Admitted):
-                for granted in self._admission.release(queued.ticket):
-                    self._waiters.pop(granted).set_result(None)
-            self._waiters.pop(queued.ticket, None)
+            await asyncio.wait((waiter,), timeout=queued.deadline - time.monotonic())
+        except asyncio.CancelledError:  # the handler is cancelled (shutdown)
+            self._waiters.pop(ticket, None)
+            if isinstance(self._admission.give_up(ticket), admission.Admitted):
+                self._release(ticket)  # granted meanwhile: hand it to the next waiter
             raise
+        self._waiters.pop(ticket, None)  # popped already if it was granted
+        return self._admission.give_up(ticket)
 
     def _refuse(self, guest: request.Guest, rejected: admission.Rejected) -> reply.Reply:
         # 429 when the guest's own share is what is full (its address's or its network's: the

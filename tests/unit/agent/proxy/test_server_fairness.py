@@ -6,11 +6,13 @@ request at Nova until the test opens the gate, so who waits is observed, not tim
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
 
 import aiohttp
 import pytest
 
+from ovnmeta.agent.proxy import request
 from ovnmeta.agent.proxy.server import ProxyServer
 from ovnmeta.core.model import Vif
 from tests.unit.agent.proxy.test_server import (
@@ -301,3 +303,46 @@ def test_no_instance_warning_once_per_source_and_interval(tmp_path, caplog):
     assert len(lines) == 2
     assert lines[0].startswith("no instance for 10.0.0.99 on network " + NET)
     assert lines[1].startswith("no instance for 10.0.0.98 on network " + NET)
+
+
+@pytest.mark.parametrize("granted_first", [False, True], ids=["while-queued", "just-granted"])
+def test_a_cancelled_waiter_leaves_the_ledger_clean(tmp_path, granted_first):
+    """A handler cancelled while it waits (shutdown) takes no slot with it: it leaves the
+    queue or, granted in the same loop step, hands its slot on to the next waiter."""
+
+    async def go():
+        async with stack(tmp_path, in_flight_per_network=1, in_flight_per_source=1) as (
+            _,
+            _,
+            proxy,
+            _,
+        ):
+            guest = request.Guest(NET, ipaddress.ip_address(HOSTILE_IP))
+            done = asyncio.Event()
+            tasks = {}
+
+            async def use_slot(cancel_after=None):
+                async with proxy._slot(guest) as refusal:
+                    assert refusal is None
+                    await done.wait()
+                if cancel_after is not None:  # the step of the release, which granted it
+                    tasks[cancel_after].cancel()
+
+            holder = asyncio.create_task(use_slot("waiter" if granted_first else None))
+            await until(lambda: proxy.fairness.in_flight() == 1)
+            tasks["waiter"] = asyncio.create_task(use_slot())
+            third = asyncio.create_task(use_slot())
+            await until(lambda: proxy.fairness.queued() == 2)
+            if not granted_first:
+                tasks["waiter"].cancel()
+            done.set()
+            outcomes = await asyncio.gather(holder, tasks["waiter"], third, return_exceptions=True)
+            assert [type(o).__name__ for o in outcomes] == [
+                "NoneType",
+                "CancelledError",
+                "NoneType",
+            ]
+            assert (proxy.fairness.in_flight(), proxy.fairness.queued()) == (0, 0)
+            assert proxy._waiters == {}
+
+    run(go())
