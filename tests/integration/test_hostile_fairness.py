@@ -65,7 +65,7 @@ print(json.dumps(seen))
 def lab():
     with running_lab(1, 1) as lab:
         lab.create_network("net-a", ["10.0.0.0/24"])
-        lab.create_network("net-b", ["10.1.0.0/24"], project=PROJECT_B)
+        lab.create_network("net-b", ["10.1.0.0/24", "fd00:b::/64"], project=PROJECT_B)
         lab.boot("hostile", "net-a", 1)
         lab.boot("victim", "net-b", 1)
         for name in ("hostile", "victim"):
@@ -73,13 +73,15 @@ def lab():
         yield lab
 
 
-def curl_via_proxy(lab, vm: str, url: str) -> tuple[int, str]:
+def curl_via_proxy(
+    lab, vm: str, url: str, proxy: str = "http://169.254.169.254:80"
+) -> tuple[int, str]:
     """curl with the metadata service as its HTTP proxy: it sends the absolute-form."""
-    argv = ["curl", "-s", "-g", "-m", "10", "-x", "http://169.254.169.254:80"]
-    argv += ["-w", "\n%{http_code}", url]
+    argv = ["curl", "-s", "-g", "-m", "10", "-x", proxy]
+    argv += ["-S", "-w", "\n%{http_code}", url]
     out = subprocess.run(lab.exec_argv(vm, argv), capture_output=True, text=True, timeout=30)
     body, _, code = out.stdout.rpartition("\n")
-    return int(code or 0), body
+    return int(code or 0), body or out.stderr
 
 
 def test_absolute_form_from_a_guest_gets_its_own_metadata(lab):
@@ -87,6 +89,14 @@ def test_absolute_form_from_a_guest_gets_its_own_metadata(lab):
     assert status == 200, body
     assert json.loads(body)["uuid"] == lab.instance("victim").id
     assert "nova unreachable" not in lab.agent_log(1)
+
+
+def test_absolute_form_over_ipv6_link_local(lab):
+    wait_metadata(lab, "victim", url="http://[fe80::a9fe:a9fe%eth0]")  # DAD done, v6 served
+    proxy = "http://[fe80::a9fe:a9fe%eth0]:80"
+    status, body = curl_via_proxy(lab, "victim", "http://[fe80::a9fe:a9fe]" + MD, proxy)
+    assert status == 200, body
+    assert json.loads(body)["uuid"] == lab.instance("victim").id
 
 
 def test_absolute_form_to_another_host_is_refused(lab):
