@@ -233,37 +233,28 @@ class ProxyServer:
         return self._admission.give_up(ticket)
 
     def _refuse(self, guest: request.Guest, rejected: admission.Rejected) -> reply.Reply:
-        # 429 when the guest's own share is what is full (its address's or its network's: the
-        # cause is its own load), 503 when the whole agent is (Nova slow or saturated for
-        # everyone); both say when to come back. See admission.py for why we queue first.
         s, net, ip = self._settings, guest.network, str(guest.address)
-        if rejected.reason == "agent":
-            answer, limit = reply.unavailable(), ("nova_pool_size", s.nova_pool_size)
-        elif rejected.reason == "network":
-            answer, limit = (
-                reply.too_many_requests(),
-                ("in_flight_per_network", s.in_flight_per_network),
-            )
-        else:
-            answer, limit = (
-                reply.too_many_requests(),
-                ("in_flight_per_source", s.in_flight_per_source),
-            )
+        option, limit, held = {
+            "source": ("in_flight_per_source", s.in_flight_per_source, (net, ip)),
+            "network": ("in_flight_per_network", s.in_flight_per_network, (net,)),
+            "agent": ("nova_pool_size", s.nova_pool_size, ()),
+        }[rejected.reason]
         self._warn(
             guest,
             f"refused-{rejected.reason}",
-            "%d for %s on network %s: %s share full (%s = %d; %d of its requests at nova, "
-            "%d waiting)",
-            answer.status,
+            "%d for %s on network %s: %s share full (%s = %d, %d at nova; %d of its waiting)",
+            rejected.status,
             ip,
             net,
             rejected.reason,
-            *limit,
-            self._admission.in_flight(net, ip),
+            option,
+            limit,
+            self._admission.in_flight(*held),
             self._admission.queued(net, ip),
         )
-        headers = (*answer.headers, ("Retry-After", str(rejected.retry_after_s)))
-        return reply.Reply(answer.status, headers, answer.body)
+        if rejected.status == 429:
+            return reply.too_many_requests(rejected.retry_after_s)
+        return reply.unavailable(rejected.retry_after_s)
 
     def _warn(
         self, guest: request.Guest, kind: str, msg: str, *args: object, level: int = logging.WARNING

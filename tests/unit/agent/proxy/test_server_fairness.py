@@ -219,7 +219,9 @@ def test_full_source_queue_answers_429_with_retry_after(tmp_path, caplog):
     with caplog.at_level(logging.WARNING):
         run(go())
     assert "429 for 10.0.0.11 on network " + NET in caplog.text
-    assert "source share full (in_flight_per_source = 1;" in caplog.text
+    assert (
+        "source share full (in_flight_per_source = 1, 1 at nova; 1 of its waiting)" in caplog.text
+    )
 
 
 @pytest.mark.parametrize(
