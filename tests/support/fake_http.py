@@ -68,6 +68,32 @@ def nova(request: Seen) -> Answer:
     return Answer(body=body, content_type="application/json; charset=utf-8")
 
 
+class Gate:
+    """`nova`, except that `/hold` stays at the fake until `open()`; `holding` counts those
+    waiting, so a test watches who is queued where instead of timing anything."""
+
+    def __init__(self, inner: Handler = nova, guard_s: float = 10.0) -> None:
+        self.inner = inner
+        self.holding = 0
+        self._open = threading.Event()
+        self._lock = threading.Lock()
+        self._guard_s = guard_s  # never hold a handler thread forever in a broken test
+
+    def __call__(self, request: Seen) -> Answer:
+        if request.path.split("?", 1)[0] == "/hold":
+            with self._lock:
+                self.holding += 1
+            try:
+                self._open.wait(self._guard_s)
+            finally:
+                with self._lock:
+                    self.holding -= 1
+        return self.inner(request)
+
+    def open(self) -> None:
+        self._open.set()
+
+
 def fixed(status: int, body: str) -> Handler:
     """The same answer to every request."""
     return lambda _request: Answer(status, body.encode())
