@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from ovnmeta.agent.settings import RATE_LIMIT_DEFAULTS
+from ovnmeta.agent.settings import BOOT_BURST, RATE_LIMIT_DEFAULTS
 from ovnmeta.lab import services
 from ovnmeta.lab.lab import Lab
 from ovnmeta.lab.proc import wait_until
@@ -196,7 +196,7 @@ def test_rate_limit_covers_both_families_per_source(lab):
 def test_default_rate_limits_let_a_cloud_init_boot_through(lab):
     """Enabled with every value left unset, a boot's worth of requests twice over, on each
     family, gets no 429."""
-    count = 2 * 28
+    count = 2 * BOOT_BURST
     assert count < RATE_LIMIT_DEFAULTS.burst_query_rate_limit
     cmp = lab.topology().compute(1)
     fragment = services.config_dir(lab.dir, cmp.name) / "50-test-rate-limit.conf"
