@@ -14,6 +14,7 @@ import uuid
 
 import pytest
 
+from ovnmeta.core import procfs
 from ovnmeta.core.signing import sign_instance_id
 from tests.integration.agent.harness import wait_for
 
@@ -508,10 +509,8 @@ def test_cleanup_takes_down_what_the_agent_leaves_running(node):
         assert proc.returncode == 0, proc.stderr
         assert not [n for n in namespaces() if n.startswith("ovnmeta-")]
         assert f"tap{net[:10]}0" not in node.daemons.vsctl("list-ports", "br-int")
-        from ovnmeta.agent.dataplane.haproxy import process_alive
-
         for pid in pids:
-            wait_for(lambda pid=pid: not process_alive(pid), what=f"pid {pid} stopped")
+            wait_for(lambda pid=pid: not procfs.alive(pid), what=f"pid {pid} stopped")
     except BaseException:
         print(node.agent.logs())
         raise

@@ -21,28 +21,11 @@ from collections.abc import Iterable
 from ovnmeta.agent.dataplane import haproxy_conf
 from ovnmeta.agent.dataplane.haproxy_conf import Frontend
 from ovnmeta.agent.settings import EdgeSettings
+from ovnmeta.core import procfs
 from ovnmeta.core.errors import EdgeError
 from ovnmeta.core.model import NetworkId
 
 logger = logging.getLogger(__name__)
-
-
-def process_alive(pid: int) -> bool:
-    """Alive means a state other than zombie/dead (lab-recipe.md section 8)."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            state = f.read().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state not in ("Z", "X")
-
-
-def cmdline(pid: int) -> list[str]:
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            return [a.decode(errors="replace") for a in f.read().split(b"\0") if a]
-    except OSError:
-        return []
 
 
 def fd_limit() -> int:
@@ -66,20 +49,13 @@ class Edge:
 
     @property
     def pid(self) -> int | None:
-        if self._pid is not None and process_alive(self._pid):
+        if self._pid is not None and procfs.alive(self._pid):
             return self._pid
         return None
 
     def read_pid(self) -> int | None:
         """The master pid if the pid file names a live haproxy running our config."""
-        try:
-            with open(self.pid_path) as f:
-                pid = int(f.read().split()[0])
-        except (OSError, ValueError, IndexError):
-            return None
-        if process_alive(pid) and self.config_path in cmdline(pid):
-            return pid
-        return None
+        return procfs.owned_pid(self.pid_path, self.config_path)
 
     def adopt(self) -> dict[NetworkId, Frontend]:
         """Take over a running edge from a previous agent; returns the frontends it serves
