@@ -169,7 +169,7 @@ def main(count: int) -> None:
         line = [x for x in agent.log.read_text().splitlines() if "full sync of" in x][-1]
         print(
             f"restart -> full sync done: {time.monotonic() - started:.2f} s "
-            f"({line.split('INFO ovnmeta.agent.main ')[-1]})"
+            f"({line.split('INFO ovnmeta.agent.reconciler ')[-1]})"
         )
     finally:
         if agent is not None:
