@@ -178,7 +178,7 @@ class Agent:
         await self.tasks.cancel()
         await self.sb.close()
         await self._dp.close()
-        self.status_file.write_now()
+        await self.status_file.write_final()
 
     def _identity_changed(self, identity: Identity) -> None:
         self.sb.identity_changed(identity)
