@@ -165,3 +165,17 @@ def test_restart_adopts_the_data_plane_without_changes(tmp_path):
         await second.stop()
 
     run(go())
+
+
+def test_build_wires_the_real_adapters_without_touching_the_host(tmp_path):
+    from ovnmeta.agent import adapters, main
+
+    from .fakes import settings
+
+    async def go():
+        agent = main.build(settings(tmp_path))
+        assert isinstance(agent._dp, adapters.HostDataplane)
+        assert isinstance(agent._proxy, adapters.HeldProxy)
+        assert agent.status().sb == "connecting" and agent.status().chassis == "?"
+
+    run(go())
