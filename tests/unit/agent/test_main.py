@@ -179,3 +179,20 @@ def test_build_wires_the_real_adapters_without_touching_the_host(tmp_path):
         assert agent.status().sb == "connecting" and agent.status().chassis == "?"
 
     run(go())
+
+
+def test_a_real_sigint_stops_gracefully_and_the_old_handler_is_restored(tmp_path):
+    import os
+
+    async def go():
+        rig = Rig(tmp_path)
+        await rig.start(snapshot(network(NET_A, DP_A)))
+        await rig.ready()
+        os.kill(os.getpid(), signal.SIGINT)  # goes to the agent's handler, not pytest's
+        await rig.time.until(rig.task.done, "the agent ends")
+        assert rig.task.result() == 0 and rig.exits == []
+        assert NS_A in rig.host.namespaces
+
+    before = signal.getsignal(signal.SIGINT)
+    run(go())
+    assert signal.getsignal(signal.SIGINT) is before
