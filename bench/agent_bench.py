@@ -255,7 +255,7 @@ def first_ok_after_bind(lab: Lab, name: str, network: str) -> float:
     return first - bound[0]  # the guest stays: its network counts among those served
 
 
-# The agent's own figures, logged at each start (agent/main.py).
+# The agent's own figures, logged at each start (agent/main.py, agent/reconciler.py).
 READY_RE = re.compile(r"agent ready in ([0-9.]+)s")
 SYNC_RE = re.compile(r"full sync of (\d+) networks done in (\d+) ms")
 

@@ -28,6 +28,7 @@ PURE = [
     "ovnmeta.core.tables",
     "ovnmeta.agent.settings",
     "ovnmeta.agent.health",
+    "ovnmeta.agent.seams",
     "ovnmeta.agent.sb.rows",
     "ovnmeta.agent.sb.index",
     "ovnmeta.agent.sb.desired",
@@ -74,6 +75,19 @@ INSIDE_AGENT = {
         "ovnmeta.agent.sb",
     ),
 }
+
+# The agent's loop reaches the host, the SB and HTTP only through its seams (agent.seams),
+# implemented in agent.adapters: so it runs in unit tests on in-memory fakes.
+LOOP = [
+    "ovnmeta.agent.main",
+    "ovnmeta.agent.reconciler",
+    "ovnmeta.agent.sb_dispatch",
+    "ovnmeta.agent.edge_batcher",
+    "ovnmeta.agent.scheduler",
+    "ovnmeta.agent.runtime",
+    "ovnmeta.agent.status",
+]
+OUTSIDE = ("ovsdbapp", "ovs", "pyroute2", "aiohttp", "ovnmeta.agent.adapters")
 
 MODULES = all_modules()
 
@@ -128,3 +142,9 @@ def test_agent_packages_keep_their_boundaries(loads, package):
     for module in (m for m in MODULES if _under(m, [package])):
         bad = {m for m in loads[module] if _under(m, INSIDE_AGENT[package])}
         assert not bad, f"{module} loads {sorted(bad)}"
+
+
+@pytest.mark.parametrize("module", LOOP)
+def test_agent_loop_reaches_the_outside_only_through_seams(loads, module):
+    bad = {m for m in loads[module] if _under(m, OUTSIDE)}
+    assert not bad, f"{module} loads {sorted(bad)}"

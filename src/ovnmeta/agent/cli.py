@@ -78,10 +78,10 @@ def run_agent(args: argparse.Namespace) -> int:
         return cleanup.run(settings)
     a = settings.agent
     logs.setup(a.debug, a.log_file, a.log_dir, a.use_syslog)
-    from ovnmeta.agent.main import Agent  # heavy imports only when the agent really runs
+    from ovnmeta.agent import main as agent_main  # heavy imports only when it really runs
 
     async def main() -> int:
-        return await Agent(settings).run()
+        return await agent_main.build(settings).run()
 
     return asyncio.run(main())
 

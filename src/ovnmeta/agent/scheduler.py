@@ -12,6 +12,8 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from ovnmeta.agent.reconcile import retry
+from ovnmeta.core import logs
+from ovnmeta.core.errors import OvnmetaError
 from ovnmeta.core.model import NetworkId
 
 logger = logging.getLogger(__name__)
@@ -25,10 +27,12 @@ class Scheduler:
         work: Work,
         concurrency: int,
         next_delay: Callable[[int], float] = retry.next_delay,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self._work = work
         self._slots = asyncio.Semaphore(concurrency)
         self._next_delay = next_delay
+        self._sleep = sleep
         self._pending: set[NetworkId] = set()
         self._tasks: dict[NetworkId, asyncio.Task[None]] = {}
         self._idle = asyncio.Event()
@@ -45,10 +49,6 @@ class Scheduler:
             self._tasks[network] = asyncio.create_task(
                 self._worker(network), name=f"net-{network[:8]}"
             )
-
-    def request_all(self, networks: set[NetworkId] | frozenset[NetworkId]) -> None:
-        for network in sorted(networks):
-            self.request(network)
 
     @property
     def busy(self) -> int:
@@ -70,6 +70,7 @@ class Scheduler:
 
     async def _worker(self, network: NetworkId) -> None:
         attempt = 0
+        log = logs.for_network(network, logger)
         try:
             while network in self._pending:
                 self._pending.discard(network)
@@ -86,33 +87,22 @@ class Scheduler:
                         attempt += 1
                         self.failing[network] = attempt
                         if attempt == 1:
-                            logger.warning(
-                                "[net %s] reconcile failed: %s",
-                                network[:8],
+                            log.warning(
+                                "reconcile failed: %s",
                                 exc,
-                                exc_info=not _expected(exc),
+                                exc_info=not isinstance(exc, OvnmetaError),
                             )
                         else:
-                            logger.debug(
-                                "[net %s] attempt %d failed: %s", network[:8], attempt, exc
-                            )
+                            log.debug("attempt %d failed: %s", attempt, exc)
                         self._pending.add(network)
                     else:
                         if attempt:
-                            logger.info(
-                                "[net %s] recovered after %d attempts", network[:8], attempt + 1
-                            )
+                            log.info("recovered after %d attempts", attempt + 1)
                         attempt = 0
                         self.failing.pop(network, None)
                 if attempt and network in self._pending:
-                    await asyncio.sleep(self._next_delay(attempt))
+                    await self._sleep(self._next_delay(attempt))
         finally:
             del self._tasks[network]
             if not self._tasks:
                 self._idle.set()
-
-
-def _expected(exc: Exception) -> bool:
-    from ovnmeta.core.errors import OvnmetaError
-
-    return isinstance(exc, OvnmetaError)

@@ -1,13 +1,126 @@
-"""`ovnmeta status`: what this chassis serves, from the status file the agent keeps current."""
+"""The status file: what this chassis serves, kept current by the agent (`Status`, `Keeper`),
+read by `ovnmeta status` (`load`, `enrich`, `render_table`) and `ovnmeta healthcheck`.
+
+The file is `Status` as JSON, keys in field order (`agent_pid`, `updated_at`, `chassis`, ...,
+`networks`, `failing`); readers take it as a plain dict, so older files still read.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import dataclasses
 import json
+import logging
 import os
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 from ovnmeta.core import tables
 from ovnmeta.core.errors import UsageError
 from ovnmeta.core.procfs import alive
+
+logger = logging.getLogger(__name__)
+
+HEARTBEAT_S = 5.0  # rewritten at least this often: `updated_at` shows the loop is alive
+MIN_INTERVAL_S = 0.5  # and at most twice a second, however busy
+
+
+@dataclass(frozen=True, slots=True)
+class NetworkStatus:
+    network: str
+    namespace: str
+    veth: tuple[str, str]  # (root end, namespace end)
+    iface_id: str
+    mac: str
+    addresses: tuple[str, ...]  # sorted
+    served: bool
+    failing: int  # failed attempts in a row, 0 when fine
+
+
+@dataclass(frozen=True, slots=True)
+class Status:
+    agent_pid: int
+    updated_at: float  # time.time()
+    chassis: str  # "?" until the local OVSDB names it
+    bridge: str | None
+    agent_id: str | None
+    sb: str  # connecting | connected | disconnected
+    sb_since: float  # time.time() of the last change of `sb`
+    registered: bool
+    sb_cfg: int | None  # the last heartbeat value written
+    edge_pid: int | None
+    socket: str
+    networks: tuple[NetworkStatus, ...]  # sorted by network
+    failing: tuple[str, ...]  # sorted
+
+    def to_json(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def write(path: str, status: Status) -> None:
+    """Atomically: a reader sees the old file or the new one, never half of one."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = f"{path}.tmp"
+    with open(tmp, "w") as f:
+        json.dump(status.to_json(), f, indent=1)
+    os.replace(tmp, path)
+
+
+class Keeper:
+    """Rewrites the status file on change (`touch`), at most every MIN_INTERVAL_S, and at
+    least every HEARTBEAT_S, so `updated_at` tells `ovnmeta healthcheck` the loop is alive."""
+
+    def __init__(
+        self,
+        path: str,
+        snapshot: Callable[[], Status],
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self.path = path
+        self._snapshot = snapshot
+        self._sleep = sleep
+        self._dirty = asyncio.Event()
+        self._inflight: asyncio.Future[None] | None = None
+
+    def touch(self) -> None:
+        self._dirty.set()
+
+    async def write_final(self) -> None:
+        """The last word, after `run` was cancelled: a write still running in its thread
+        finishes first, so it cannot replace this one with an older snapshot."""
+        if self._inflight is not None:
+            with contextlib.suppress(OSError):
+                await self._inflight
+        write(self.path, self._snapshot())
+
+    async def run(self) -> None:
+        failed = False
+        while True:
+            await self._dirty_or_heartbeat()
+            self._dirty.clear()
+            snapshot = self._snapshot()  # on the loop: the agent's dicts cannot change under it
+            self._inflight = asyncio.ensure_future(asyncio.to_thread(write, self.path, snapshot))
+            try:
+                await asyncio.shield(self._inflight)
+            except OSError as exc:  # a full disk must not end the heartbeat for good
+                if not failed:
+                    logger.warning("cannot write the status file: %s (retrying)", exc)
+                failed = True
+            else:
+                if failed:
+                    logger.info("status file written again")
+                failed = False
+            await self._sleep(MIN_INTERVAL_S)
+
+    async def _dirty_or_heartbeat(self) -> None:
+        dirty = asyncio.ensure_future(self._dirty.wait())
+        beat = asyncio.ensure_future(self._sleep(HEARTBEAT_S))
+        try:
+            await asyncio.wait({dirty, beat}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            dirty.cancel()
+            beat.cancel()
 
 
 def load(path: str) -> dict:

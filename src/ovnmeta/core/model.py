@@ -60,6 +60,14 @@ class Datapath:
 
 
 @dataclass(frozen=True, slots=True)
+class Identity:
+    """This chassis as the local OVSDB names it: `external_ids:system-id` and `ovn-bridge`."""
+
+    system_id: str
+    bridge: str  # the integration bridge, br-int unless ovn-bridge says otherwise
+
+
+@dataclass(frozen=True, slots=True)
 class NetworkSpec:
     """Everything the host must hold for one provisioned network (agent-contract.md section 5)."""
 

@@ -8,23 +8,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 from ovsdbapp.backend.ovs_idl import connection, idlutils
 from ovsdbapp.schema.open_vswitch import impl_idl
 
 from ovnmeta.agent.settings import OvsSettings
 from ovnmeta.core.errors import OvsError, SbError
+from ovnmeta.core.model import Identity
 
 logger = logging.getLogger(__name__)
 
 TABLES = ("Open_vSwitch", "Bridge", "Port", "Interface")
-
-
-@dataclass(frozen=True, slots=True)
-class Identity:
-    system_id: str
-    bridge: str
 
 
 class Ovs:

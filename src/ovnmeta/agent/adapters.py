@@ -1,0 +1,146 @@
+"""The agent's seams (`agent.seams`) over the real thing: thin, deciding nothing.
+
+Blocking calls (netlink, ovsdbapp, haproxy -c, the socket holder) run in worker threads; SB
+changes produced in ovsdbapp's IDL thread are handed to the loop here, so nothing above this
+module knows about threads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+from collections.abc import Callable
+
+from ovnmeta.agent.dataplane import apply, haproxy, netns, observe, ovs
+from ovnmeta.agent.dataplane.haproxy_conf import Frontend
+from ovnmeta.agent.proxy import holder
+from ovnmeta.agent.proxy.server import ProxyServer
+from ovnmeta.agent.reconcile.actions import Action
+from ovnmeta.agent.reconcile.observed import ObservedNetwork
+from ovnmeta.agent.sb import changes, client
+from ovnmeta.agent.sb.index import Index
+from ovnmeta.agent.seams import Sink
+from ovnmeta.agent.settings import EdgeSettings, OvsSettings, ProxySettings, SbSettings
+from ovnmeta.core import names
+from ovnmeta.core.errors import EdgeError, SbError
+from ovnmeta.core.model import Identity, NetworkId
+
+
+class HostDataplane:
+    """`seams.Dataplane`: the local OVSDB, /run/netns and pyroute2, the edge haproxy."""
+
+    def __init__(self, ovs_settings: OvsSettings, edge_settings: EdgeSettings) -> None:
+        self._ovs = ovs.Ovs(ovs_settings)
+        self._edge = haproxy.Edge(edge_settings)
+        self.host_ipv6 = netns.host_ipv6_enabled()
+
+    async def connect(self) -> None:
+        await asyncio.to_thread(self._ovs.connect)
+
+    async def close(self) -> None:
+        await asyncio.to_thread(self._ovs.close)
+
+    async def identity(self) -> Identity | None:
+        return await asyncio.to_thread(self._ovs.identity)
+
+    async def bridge_exists(self, bridge: str) -> bool:
+        return await asyncio.to_thread(self._ovs.bridge_exists, bridge)
+
+    async def networks_on_host(self) -> frozenset[NetworkId]:
+        found = await asyncio.to_thread(netns.list_names, names.NAMESPACE_PREFIX)
+        return frozenset(n for name in found if (n := names.network_of_namespace(name)) is not None)
+
+    async def observe(self, namespace: str, expected_outer: tuple[str, ...]) -> ObservedNetwork:
+        return await asyncio.to_thread(
+            observe.observe, namespace, expected_outer, self._ovs.ports_of
+        )
+
+    async def apply(self, actions: tuple[Action, ...]) -> None:
+        await asyncio.to_thread(apply.apply, actions, self._ovs)
+
+    def namespace_exists(self, namespace: str) -> bool:
+        return netns.exists(namespace)
+
+    async def adopt_edge(self) -> dict[NetworkId, Frontend]:
+        return await asyncio.to_thread(self._edge.adopt)
+
+    async def render_edge(self, frontends: list[Frontend]) -> None:
+        await asyncio.to_thread(self._edge.apply, frontends)
+
+    @property
+    def edge_pid(self) -> int | None:
+        return self._edge.pid
+
+
+class SbConnection:
+    """`seams.SbLink` over `sb.client.SbClient` (ovsdbapp, its own IDL thread)."""
+
+    def __init__(self, settings: SbSettings) -> None:
+        self._settings = settings
+        self._client: client.SbClient | None = None
+
+    async def connect(self, own: str, sink: Sink) -> None:
+        loop = asyncio.get_running_loop()
+
+        def from_idl_thread(change: changes.Change) -> None:
+            loop.call_soon_threadsafe(sink, change)
+
+        if self._client is None:
+            self._client = client.SbClient(self._settings, own, from_idl_thread)
+        await asyncio.to_thread(self._client.connect)
+
+    async def register(self, agent_id: str, bridge: str, nb_cfg: int) -> None:
+        await asyncio.to_thread(self._require().register, agent_id, bridge, nb_cfg)
+
+    async def write_sb_cfg(self, nb_cfg: int) -> None:
+        await asyncio.to_thread(self._require().write_sb_cfg, nb_cfg)
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await asyncio.to_thread(self._client.close)
+
+    def _require(self) -> client.SbClient:
+        if self._client is None:
+            raise SbError("southbound: not connected")
+        return self._client
+
+
+class HeldProxy:
+    """`seams.Proxy`: the ProxyServer on the listener that `proxy.holder` keeps open across
+    agent restarts (connections wait in its backlog while no agent runs)."""
+
+    def __init__(
+        self,
+        settings: ProxySettings,
+        state_path: str,
+        index: Index,
+        observe_request: Callable[[int, float], None],
+    ) -> None:
+        self._settings = settings
+        self._base = os.path.join(state_path, "ovnmeta")
+        self._index = index
+        self._observe = observe_request
+        self._server: ProxyServer | None = None
+
+    async def start(self) -> None:
+        listener = await asyncio.to_thread(self._listener)
+        self._server = ProxyServer(self._settings, self._index, self._observe, listener)
+        await self._server.start()
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            await self._server.stop()
+
+    def _listener(self) -> socket.socket:
+        p = self._settings
+        try:
+            return holder.ensure(
+                p.metadata_proxy_socket,
+                os.path.join(self._base, "listener.ctl"),
+                p.metadata_backlog,
+                p.metadata_proxy_socket_mode,
+                os.path.join(self._base, "listener.pid"),
+            )
+        except OSError as exc:
+            raise EdgeError(f"{p.metadata_proxy_socket}: cannot get a listener: {exc}") from exc
