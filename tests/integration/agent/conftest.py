@@ -12,6 +12,8 @@ import pytest
 from ovnmeta.lab.host import SingleNodeHost
 from ovnmeta.lab.lab import check_programs
 from tests.integration.agent import harness
+from tests.support import fake_http
+from tests.support.fake_http import FakeHttp
 
 # Beyond the host's own daemons: the agent's edge, and the guests' tools.
 PROGRAMS = {"haproxy": "haproxy", "ip": "iproute2", "curl": "curl", "ethtool": "ethtool"}
@@ -33,7 +35,7 @@ def node():
     root = Path(tempfile.mkdtemp(prefix="ovnmeta-agent-lab-"))
     chassis = f"ovnmeta-test-{uuid.uuid4().hex[:8]}"
     host = SingleNodeHost(root, chassis)
-    nova = harness.FakeNova()
+    nova = FakeHttp(fake_http.nova)
     agent = None
 
     def cleanup():

@@ -7,15 +7,12 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import http.server
 import json
 import os
 import shutil
 import signal
-import socketserver
 import subprocess
 import sys
-import threading
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -159,71 +156,6 @@ class Sb:
         if not data:
             return {}
         return dict(data[0][0][1])
-
-
-class FakeNova:
-    """Records what it receives; /status/<code> answers that code."""
-
-    def __init__(self) -> None:
-        self.seen: list[tuple[str, str, dict, bytes]] = []
-        self.connections: set = set()
-        outer = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            # One write per response and no Nagle: otherwise headers and body go in two
-            # segments and delayed ACKs add 40 ms to every request.
-            wbufsize = 65536
-            disable_nagle_algorithm = True
-
-            def setup(self):
-                super().setup()
-                outer.connections.add(self.connection)
-
-            def _any(self):
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
-                outer.seen.append((self.command, self.path, dict(self.headers), body))
-                code = 200
-                if self.path.startswith("/status/"):
-                    code = int(self.path.rsplit("/", 1)[1])
-                reply = json.dumps({"uuid": self.headers.get("X-Instance-ID")}).encode()
-                self.send_response(code)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(reply)))
-                self.end_headers()
-                self.wfile.write(reply)
-
-            do_GET = do_POST = _any
-
-            def log_message(self, *args):
-                pass
-
-        class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
-            daemon_threads = True
-            allow_reuse_address = True
-
-        self._server_class, self._handler = Server, Handler
-        self.server: Server | None = None
-        self.port = 0
-
-    def start(self, port: int = 0) -> None:
-        self.server = self._server_class(("127.0.0.1", port), self._handler)
-        self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def stop(self) -> None:
-        """Like a dead Nova: the listener and every kept-alive connection go away."""
-        import socket
-
-        for conn in list(self.connections):
-            with contextlib.suppress(OSError):
-                conn.shutdown(socket.SHUT_RDWR)
-        self.connections.clear()
-        if self.server is not None:
-            self.server.shutdown()
-            self.server.server_close()
-            self.server = None
 
 
 class AgentProcess:
