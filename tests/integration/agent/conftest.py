@@ -24,6 +24,7 @@ def pytest_runtest_makereport(item, call):
     report = yield
     node = getattr(item, "funcargs", {}).get("node")
     if report.failed and isinstance(node, Node):
+        report.sections.append(("agent log", node.agent.logs()))
         report.sections.append(("single-node host logs", node.daemons.logs()))
     return report
 

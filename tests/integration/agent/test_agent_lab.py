@@ -62,138 +62,128 @@ def test_network_lifecycle_headers_and_registration(node):
     ch = start(node)
     net, _dp, vif, instance = network(node)
     meta_ns = f"ovnmeta-{net}"
-    try:
-        node.sb.bind(vif, ch)
-        wait_for(lambda: meta_ns in namespaces(), what="namespace")
-        vm = node.plug_vm("vm1", VM_MAC, "10.0.0.11/24", "10.0.0.2")
-        wait_for(lambda: served(node, vm), what="first 200 from the guest")
+    node.sb.bind(vif, ch)
+    wait_for(lambda: meta_ns in namespaces(), what="namespace")
+    vm = node.plug_vm("vm1", VM_MAC, "10.0.0.11/24", "10.0.0.2")
+    wait_for(lambda: served(node, vm), what="first 200 from the guest")
 
-        # Namespace contents (agent-contract.md section 5)
-        inner = f"tap{net[:10]}1"
-        link = ip_json("-n", meta_ns, "addr", "show", inner)[0]
-        assert link["address"] == META_MAC and link["mtu"] == 1442
-        addrs = {f"{a['local']}/{a['prefixlen']}" for a in link["addr_info"]}
-        assert {"169.254.169.254/32", "10.0.0.2/24"} <= addrs
-        outer = ip_json("link", "show", f"tap{net[:10]}0")[0]
-        assert outer["mtu"] == 1442
-        iface_id = node.daemons.vsctl(
-            "get", "Interface", f"tap{net[:10]}0", "external_ids:iface-id"
-        )
-        assert iface_id.strip('"') == f"mp-{net}"
-        features = subprocess.run(
-            ["ip", "netns", "exec", meta_ns, "ethtool", "-k", inner], capture_output=True, text=True
-        ).stdout
-        assert "tx-checksumming: off" in features
+    # Namespace contents (agent-contract.md section 5)
+    inner = f"tap{net[:10]}1"
+    link = ip_json("-n", meta_ns, "addr", "show", inner)[0]
+    assert link["address"] == META_MAC and link["mtu"] == 1442
+    addrs = {f"{a['local']}/{a['prefixlen']}" for a in link["addr_info"]}
+    assert {"169.254.169.254/32", "10.0.0.2/24"} <= addrs
+    outer = ip_json("link", "show", f"tap{net[:10]}0")[0]
+    assert outer["mtu"] == 1442
+    iface_id = node.daemons.vsctl("get", "Interface", f"tap{net[:10]}0", "external_ids:iface-id")
+    assert iface_id.strip('"') == f"mp-{net}"
+    features = subprocess.run(
+        ["ip", "netns", "exec", meta_ns, "ethtool", "-k", inner], capture_output=True, text=True
+    ).stdout
+    assert "tx-checksumming: off" in features
 
-        # Header contract; forged headers change nothing
-        node.nova.seen.clear()
-        code, body = node.curl(
-            vm,
-            "/openstack/latest/meta_data.json",
-            "-H",
-            "X-OVN-Network-ID: forged",
-            "-H",
-            "X-Instance-ID: evil",
-            "-H",
-            "X-Forwarded-For: 10.0.0.99",
-        )
-        assert code == "200" and json.loads(body) == {"uuid": instance}
-        _, path, headers, _ = node.nova.seen[-1]
-        assert path == "/openstack/latest/meta_data.json"
-        assert headers["X-Instance-ID"] == instance
-        assert headers["X-Tenant-ID"] == PROJECT
-        assert headers["X-Forwarded-For"] == "10.0.0.11"
-        assert headers["X-Instance-ID-Signature"] == sign_instance_id("s3cr3t", instance)
+    # Header contract; forged headers change nothing
+    node.nova.seen.clear()
+    code, body = node.curl(
+        vm,
+        "/openstack/latest/meta_data.json",
+        "-H",
+        "X-OVN-Network-ID: forged",
+        "-H",
+        "X-Instance-ID: evil",
+        "-H",
+        "X-Forwarded-For: 10.0.0.99",
+    )
+    assert code == "200" and json.loads(body) == {"uuid": instance}
+    _, path, headers, _ = node.nova.seen[-1]
+    assert path == "/openstack/latest/meta_data.json"
+    assert headers["X-Instance-ID"] == instance
+    assert headers["X-Tenant-ID"] == PROJECT
+    assert headers["X-Forwarded-For"] == "10.0.0.11"
+    assert headers["X-Instance-ID-Signature"] == sign_instance_id("s3cr3t", instance)
 
-        # Password POST passes through
-        code, _ = node.curl(
-            vm, "/openstack/2013-04-04/password", "-X", "POST", "--data-binary", "x" * 1020
-        )
-        assert code == "200" and node.nova.seen[-1][3] == b"x" * 1020
+    # Password POST passes through
+    code, _ = node.curl(
+        vm, "/openstack/2013-04-04/password", "-X", "POST", "--data-binary", "x" * 1020
+    )
+    assert code == "200" and node.nova.seen[-1][3] == b"x" * 1020
 
-        # Registration and heartbeat (write only on change)
-        ids = wait_for(
-            lambda: (
-                node.sb.private_ids(node.chassis).get("neutron:ovn-metadata-id")
-                and node.sb.private_ids(node.chassis)
-            ),
-            what="registration",
-        )
-        assert ids["neutron:ovn-bridge"] == "br-int"
-        assert ids["neutron:ovn-metadata-sb-cfg"] == "3"
-        node.daemons.sbctl("set", "SB_Global", ".", "nb_cfg=4")
-        wait_for(
-            lambda: node.sb.private_ids(node.chassis).get("neutron:ovn-metadata-sb-cfg") == "4",
-            timeout=15,
-            what="heartbeat",
-        )
+    # Registration and heartbeat (write only on change)
+    ids = wait_for(
+        lambda: (
+            node.sb.private_ids(node.chassis).get("neutron:ovn-metadata-id")
+            and node.sb.private_ids(node.chassis)
+        ),
+        what="registration",
+    )
+    assert ids["neutron:ovn-bridge"] == "br-int"
+    assert ids["neutron:ovn-metadata-sb-cfg"] == "3"
+    node.daemons.sbctl("set", "SB_Global", ".", "nb_cfg=4")
+    wait_for(
+        lambda: node.sb.private_ids(node.chassis).get("neutron:ovn-metadata-sb-cfg") == "4",
+        timeout=15,
+        what="heartbeat",
+    )
 
-        # Unknown source address: 404
-        node.daemons.sbctl("clear", "Port_Binding", vif, "mac")
-        wait_for(lambda: node.curl(vm)[0] == "404", what="404 after the port lost its IP")
-        # With no addressed port left the network is torn down; under load that can finish
-        # after the 404, so let it finish before the port comes back (else the 503 request
-        # below can land in a namespace being deleted).
-        wait_for(lambda: f"ovnmeta-{net}" not in namespaces(), what="namespace torn down")
-        node.daemons.sbctl("set", "Port_Binding", vif, f'mac="{VM_MAC} 10.0.0.11"')
-        wait_for(lambda: served(node, vm), what="served again")
+    # Unknown source address: 404
+    node.daemons.sbctl("clear", "Port_Binding", vif, "mac")
+    wait_for(lambda: node.curl(vm)[0] == "404", what="404 after the port lost its IP")
+    # With no addressed port left the network is torn down; under load that can finish
+    # after the 404, so let it finish before the port comes back (else the 503 request
+    # below can land in a namespace being deleted).
+    wait_for(lambda: f"ovnmeta-{net}" not in namespaces(), what="namespace torn down")
+    node.daemons.sbctl("set", "Port_Binding", vif, f'mac="{VM_MAC} 10.0.0.11"')
+    wait_for(lambda: served(node, vm), what="served again")
 
-        # Backend down -> 503, then recovery
-        port = node.nova.port
-        node.nova.stop()
-        assert node.curl(vm)[0] == "503"
-        node.nova.start(port)
-        assert served(node, vm)
+    # Backend down -> 503, then recovery
+    port = node.nova.port
+    node.nova.stop()
+    assert node.curl(vm)[0] == "503"
+    node.nova.start(port)
+    assert served(node, vm)
 
-        # Last local instance gone -> torn down, without a restart
-        node.sb.bind(vif, None)
-        wait_for(lambda: meta_ns not in namespaces(), what="teardown")
-        assert not ip_json("link", "show", "type", "veth") or all(
-            not link["ifname"].startswith(f"tap{net[:10]}") for link in ip_json("link")
-        )
-        assert f"tap{net[:10]}0" not in node.daemons.vsctl("list-ports", "br-int")
-    except BaseException:
-        print(node.agent.logs())
-        raise
+    # Last local instance gone -> torn down, without a restart
+    node.sb.bind(vif, None)
+    wait_for(lambda: meta_ns not in namespaces(), what="teardown")
+    assert not ip_json("link", "show", "type", "veth") or all(
+        not link["ifname"].startswith(f"tap{net[:10]}") for link in ip_json("link")
+    )
+    assert f"tap{net[:10]}0" not in node.daemons.vsctl("list-ports", "br-int")
 
 
 def test_restart_and_kill_adopt_without_failed_requests(node):
     ch = start(node)
     net, _dp, vif, _ = network(node)
     meta_ns = f"ovnmeta-{net}"
+    node.sb.bind(vif, ch)
+    wait_for(lambda: meta_ns in namespaces(), what="namespace")
+    vm = node.plug_vm("vm1", VM_MAC, "10.0.0.11/24", "10.0.0.2")
+    wait_for(lambda: served(node, vm), what="served")
+    ifindex = ip_json("link", "show", f"tap{net[:10]}0")[0]["ifindex"]
+
+    results: list[str] = []
+    stop = threading.Event()
+
+    def poll():
+        while not stop.is_set():
+            code, body = node.curl(vm, timeout=20)
+            results.append(code if code == "200" else f"{code} {body[:200]} {time.time()}")
+
+    poller = threading.Thread(target=poll)
+    poller.start()
     try:
-        node.sb.bind(vif, ch)
-        wait_for(lambda: meta_ns in namespaces(), what="namespace")
-        vm = node.plug_vm("vm1", VM_MAC, "10.0.0.11/24", "10.0.0.2")
-        wait_for(lambda: served(node, vm), what="served")
-        ifindex = ip_json("link", "show", f"tap{net[:10]}0")[0]["ifindex"]
-
-        results: list[str] = []
-        stop = threading.Event()
-
-        def poll():
-            while not stop.is_set():
-                code, body = node.curl(vm, timeout=20)
-                results.append(code if code == "200" else f"{code} {body[:200]} {time.time()}")
-
-        poller = threading.Thread(target=poll)
-        poller.start()
-        try:
-            for sig in (signal.SIGTERM, signal.SIGKILL):
-                time.sleep(0.5)
-                node.agent.stop(sig)
-                time.sleep(0.5)  # requests arrive while no agent runs
-                node.agent.start()
-                wait_for(lambda: "agent ready" in node.agent.log.read_text(), what="ready")
-                time.sleep(0.5)
-        finally:
-            stop.set()
-            poller.join()
-        assert results and set(results) == {"200"}, [r for r in results if r != "200"]
-        assert ip_json("link", "show", f"tap{net[:10]}0")[0]["ifindex"] == ifindex
-    except BaseException:
-        print(node.agent.logs())
-        raise
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            time.sleep(0.5)
+            node.agent.stop(sig)
+            time.sleep(0.5)  # requests arrive while no agent runs
+            node.agent.start()
+            wait_for(lambda: "agent ready" in node.agent.log.read_text(), what="ready")
+            time.sleep(0.5)
+    finally:
+        stop.set()
+        poller.join()
+    assert results and set(results) == {"200"}, [r for r in results if r != "200"]
+    assert ip_json("link", "show", f"tap{net[:10]}0")[0]["ifindex"] == ifindex
 
 
 def test_stale_and_broken_namespaces_removed_at_start(node):
@@ -201,55 +191,47 @@ def test_stale_and_broken_namespaces_removed_at_start(node):
     subprocess.run(["ip", "netns", "add", stale], check=True)
     open(f"/run/netns/ovnmeta-{uuid.uuid4()}", "w").close()  # nothing mounted: errno 22
     start(node)
-    try:
-        wait_for(
-            lambda: not {n for n in namespaces() if n.startswith("ovnmeta-")},
-            what="stale namespaces removed",
-        )
-        import os
+    wait_for(
+        lambda: not {n for n in namespaces() if n.startswith("ovnmeta-")},
+        what="stale namespaces removed",
+    )
+    import os
 
-        assert not [n for n in os.listdir("/run/netns") if n.startswith("ovnmeta-")]
-        assert node.agent.proc.poll() is None  # no crash
-    except BaseException:
-        print(node.agent.logs())
-        raise
+    assert not [n for n in os.listdir("/run/netns") if n.startswith("ovnmeta-")]
+    assert node.agent.proc.poll() is None  # no crash
 
 
 def test_sb_reconnect_resyncs_changes_made_while_away(node):
     ch = start(node)
     net, _dp, vif, _ = network(node)
     meta_ns = f"ovnmeta-{net}"
-    try:
-        node.sb.bind(vif, ch)
-        wait_for(lambda: meta_ns in namespaces(), what="namespace")
-        node.daemons.stop_sb()
-        # While the agent is disconnected, the port goes away (written offline in the db file).
-        subprocess.run(
-            [
-                "ovsdb-tool",
-                "transact",
-                str(node.daemons.sb_db),
-                json.dumps(
-                    [
-                        "OVN_Southbound",
-                        {
-                            "op": "update",
-                            "table": "Port_Binding",
-                            "where": [["_uuid", "==", ["uuid", vif]]],
-                            "row": {"chassis": ["set", []]},
-                        },
-                    ]
-                ),
-            ],
-            check=True,
-            capture_output=True,
-        )
-        node.daemons.start_sb()
-        wait_for(lambda: meta_ns not in namespaces(), timeout=20, what="teardown after resync")
-        assert "southbound resynced" in node.agent.log.read_text()
-    except BaseException:
-        print(node.agent.logs())
-        raise
+    node.sb.bind(vif, ch)
+    wait_for(lambda: meta_ns in namespaces(), what="namespace")
+    node.daemons.stop_sb()
+    # While the agent is disconnected, the port goes away (written offline in the db file).
+    subprocess.run(
+        [
+            "ovsdb-tool",
+            "transact",
+            str(node.daemons.sb_db),
+            json.dumps(
+                [
+                    "OVN_Southbound",
+                    {
+                        "op": "update",
+                        "table": "Port_Binding",
+                        "where": [["_uuid", "==", ["uuid", vif]]],
+                        "row": {"chassis": ["set", []]},
+                    },
+                ]
+            ),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    node.daemons.start_sb()
+    wait_for(lambda: meta_ns not in namespaces(), timeout=20, what="teardown after resync")
+    assert "southbound resynced" in node.agent.log.read_text()
 
 
 def test_live_migration_target_provisions_early_and_failed_migration_cleans(node):
@@ -257,15 +239,11 @@ def test_live_migration_target_provisions_early_and_failed_migration_cleans(node
     other = node.sb.chassis(f"other-{uuid.uuid4().hex[:6]}")
     net, _dp, vif, _ = network(node)
     meta_ns = f"ovnmeta-{net}"
-    try:
-        node.sb.bind(vif, other)
-        node.daemons.sbctl("set", "Port_Binding", vif, f"additional_chassis={ch}")
-        wait_for(lambda: meta_ns in namespaces(), what="provisioned on the migration target")
-        node.daemons.sbctl("clear", "Port_Binding", vif, "additional_chassis")
-        wait_for(lambda: meta_ns not in namespaces(), what="torn down after a failed migration")
-    except BaseException:
-        print(node.agent.logs())
-        raise
+    node.sb.bind(vif, other)
+    node.daemons.sbctl("set", "Port_Binding", vif, f"additional_chassis={ch}")
+    wait_for(lambda: meta_ns in namespaces(), what="provisioned on the migration target")
+    node.daemons.sbctl("clear", "Port_Binding", vif, "additional_chassis")
+    wait_for(lambda: meta_ns not in namespaces(), what="torn down after a failed migration")
 
 
 def test_ipv6_link_local_guest_is_matched_by_mac(node):
@@ -285,61 +263,53 @@ def test_ipv6_link_local_guest_is_matched_by_mac(node):
         f'external_ids:"neutron:project_id"="{PROJECT}"',
     )
     meta_ns = f"ovnmeta-{net}"
-    try:
-        node.sb.bind(vif, ch)
-        wait_for(lambda: meta_ns in namespaces(), what="namespace")
-        vm = node.plug_vm("vm1", VM_MAC, "10.0.0.11/24", "10.0.0.2")
+    node.sb.bind(vif, ch)
+    wait_for(lambda: meta_ns in namespaces(), what="namespace")
+    vm = node.plug_vm("vm1", VM_MAC, "10.0.0.11/24", "10.0.0.2")
 
-        def get6():
-            proc = subprocess.run(
-                [
-                    "ip",
-                    "netns",
-                    "exec",
-                    vm,
-                    "curl",
-                    "-s",
-                    "-m",
-                    "3",
-                    "-o",
-                    "/dev/null",
-                    "-w",
-                    "%{http_code}",
-                    "http://[fe80::a9fe:a9fe%eth0]/openstack",
-                ],
-                capture_output=True,
-                text=True,
-            )
-            return proc.stdout == "200"
+    def get6():
+        proc = subprocess.run(
+            [
+                "ip",
+                "netns",
+                "exec",
+                vm,
+                "curl",
+                "-s",
+                "-m",
+                "3",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+                "http://[fe80::a9fe:a9fe%eth0]/openstack",
+            ],
+            capture_output=True,
+            text=True,
+        )
+        return proc.stdout == "200"
 
-        wait_for(get6, timeout=15, what="200 over IPv6 link-local")
-        assert node.nova.seen[-1][2]["X-Instance-ID"] == instance
-        assert node.nova.seen[-1][2]["X-Forwarded-For"] == "fe80::f816:3eff:fe00:11"
-    except BaseException:
-        print(node.agent.logs())
-        raise
+    wait_for(get6, timeout=15, what="200 over IPv6 link-local")
+    assert node.nova.seen[-1][2]["X-Instance-ID"] == instance
+    assert node.nova.seen[-1][2]["X-Forwarded-For"] == "fe80::f816:3eff:fe00:11"
 
 
 def test_chassis_private_recreated_is_registered_again(node):
     ch = start(node)
-    try:
-        wait_for(
-            lambda: node.sb.private_ids(node.chassis).get("neutron:ovn-metadata-id"),
-            what="registration",
-        )
-        node.daemons.sbctl("destroy", "Chassis_Private", node.chassis)
-        node.sb.chassis_private(node.chassis, ch, nb_cfg=9)
-        ids = wait_for(
-            lambda: (
-                node.sb.private_ids(node.chassis).get("neutron:ovn-metadata-id")
-                and node.sb.private_ids(node.chassis)
-            ),
-            what="registration after re-creation",
-        )
-        assert ids["neutron:ovn-metadata-sb-cfg"] == "9"
-    except BaseException:
-        print(node.agent.logs())
-        raise
+    wait_for(
+        lambda: node.sb.private_ids(node.chassis).get("neutron:ovn-metadata-id"),
+        what="registration",
+    )
+    node.daemons.sbctl("destroy", "Chassis_Private", node.chassis)
+    node.sb.chassis_private(node.chassis, ch, nb_cfg=9)
+    ids = wait_for(
+        lambda: (
+            node.sb.private_ids(node.chassis).get("neutron:ovn-metadata-id")
+            and node.sb.private_ids(node.chassis)
+        ),
+        what="registration after re-creation",
+    )
+    assert ids["neutron:ovn-metadata-sb-cfg"] == "9"
 
 
 def test_many_networks_in_parallel_and_restart_recreates_nothing(node):
@@ -353,54 +323,49 @@ def test_many_networks_in_parallel_and_restart_recreates_nothing(node):
         node.sb.bind(vif, ch)
         nets.append(net)
     wanted = {f"ovnmeta-{n}" for n in nets}
-    try:
-        wait_for(lambda: wanted <= namespaces(), timeout=30, what="20 namespaces")
-        edge_cfg = node.root / "state" / "ovnmeta" / "edge" / "haproxy.cfg"
-        wait_for(
-            lambda: edge_cfg.exists() and all(f"net_{n}" in edge_cfg.read_text() for n in nets),
-            what="edge",
+    wait_for(lambda: wanted <= namespaces(), timeout=30, what="20 namespaces")
+    edge_cfg = node.root / "state" / "ovnmeta" / "edge" / "haproxy.cfg"
+    wait_for(
+        lambda: edge_cfg.exists() and all(f"net_{n}" in edge_cfg.read_text() for n in nets),
+        what="edge",
+    )
+    before = {link["ifname"]: link["ifindex"] for link in ip_json("link")}
+    node.agent.stop()
+    node.agent.start()
+    wait_for(lambda: "agent ready" in node.agent.log.read_text(), what="ready")
+    wait_for(
+        lambda: (
+            "full sync of 20 networks done" in node.agent.log.read_text().split("agent ready")[-1]
+        ),
+        what="full sync after restart",
+    )
+    after = {link["ifname"]: link["ifindex"] for link in ip_json("link")}
+    assert before == after
+
+    def status():
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "ovnmeta",
+                "status",
+                "--config-file",
+                str(node.agent.ini),
+                "--json",
+            ],
+            capture_output=True,
+            text=True,
         )
-        before = {link["ifname"]: link["ifindex"] for link in ip_json("link")}
-        node.agent.stop()
-        node.agent.start()
-        wait_for(lambda: "agent ready" in node.agent.log.read_text(), what="ready")
-        wait_for(
-            lambda: (
-                "full sync of 20 networks done"
-                in node.agent.log.read_text().split("agent ready")[-1]
-            ),
-            what="full sync after restart",
-        )
-        after = {link["ifname"]: link["ifindex"] for link in ip_json("link")}
-        assert before == after
+        return json.loads(proc.stdout)
 
-        def status():
-            proc = subprocess.run(
-                [
-                    sys.executable,
-                    "-m",
-                    "ovnmeta",
-                    "status",
-                    "--config-file",
-                    str(node.agent.ini),
-                    "--json",
-                ],
-                capture_output=True,
-                text=True,
-            )
-            return json.loads(proc.stdout)
+    def current():
+        data = status()
+        fresh = data["agent_pid"] == node.agent.proc.pid and len(data["networks"]) == 20
+        return fresh and data
 
-        def current():
-            data = status()
-            fresh = data["agent_pid"] == node.agent.proc.pid and len(data["networks"]) == 20
-            return fresh and data
-
-        data = wait_for(current, what="status of the restarted agent")
-        assert data["agent_running"] and data["edge_running"]
-        assert {n["network"] for n in data["networks"]} == set(nets)
-    except BaseException:
-        print(node.agent.logs())
-        raise
+    data = wait_for(current, what="status of the restarted agent")
+    assert data["agent_running"] and data["edge_running"]
+    assert {n["network"] for n in data["networks"]} == set(nets)
 
 
 def test_dead_edge_is_restarted_and_metrics_are_served(node):
@@ -414,49 +379,40 @@ def test_dead_edge_is_restarted_and_metrics_are_served(node):
     ini.write_text(ini.read_text().replace("[ovnmeta]\n", f"[ovnmeta]\nmetrics_port = {port}\n"))
     ch = start(node)
     _net, _dp, vif, _ = network(node)
-    try:
-        node.sb.bind(vif, ch)
-        vm = node.plug_vm("vm1", VM_MAC, "10.0.0.11/24", "10.0.0.2")
-        wait_for(lambda: served(node, vm), what="served")
-        pidfile = node.root / "state" / "ovnmeta" / "edge" / "haproxy.pid"
-        old = int(pidfile.read_text().split()[0])
-        subprocess.run(["kill", "-9", str(old)], check=True)
-        wait_for(lambda: served(node, vm), timeout=15, what="served by a restarted edge")
-        assert int(pidfile.read_text().split()[0]) != old
-        text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read()
-        text = text.decode()
-        assert 'ovnmeta_requests_total{code="200"}' in text
-        assert "ovnmeta_networks_provisioned 1.0" in text
-        assert "ovnmeta_sb_connected 1.0" in text
-        assert "ovnmeta_request_seconds_bucket" in text
-    except BaseException:
-        print(node.agent.logs())
-        raise
+    node.sb.bind(vif, ch)
+    vm = node.plug_vm("vm1", VM_MAC, "10.0.0.11/24", "10.0.0.2")
+    wait_for(lambda: served(node, vm), what="served")
+    pidfile = node.root / "state" / "ovnmeta" / "edge" / "haproxy.pid"
+    old = int(pidfile.read_text().split()[0])
+    subprocess.run(["kill", "-9", str(old)], check=True)
+    wait_for(lambda: served(node, vm), timeout=15, what="served by a restarted edge")
+    assert int(pidfile.read_text().split()[0]) != old
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read()
+    text = text.decode()
+    assert 'ovnmeta_requests_total{code="200"}' in text
+    assert "ovnmeta_networks_provisioned 1.0" in text
+    assert "ovnmeta_sb_connected 1.0" in text
+    assert "ovnmeta_request_seconds_bucket" in text
 
 
 def test_namespace_deleted_behind_our_back_is_rebuilt(node):
     ch = start(node)
     net, _dp, vif, _ = network(node)
     net2, _dp2, vif2, _ = network(node, key=2)
-    try:
-        node.sb.bind(vif, ch)
-        node.sb.bind(vif2, ch)
-        wait_for(lambda: {f"ovnmeta-{net}", f"ovnmeta-{net2}"} <= namespaces(), what="both")
-        subprocess.run(["ip", "netns", "delete", f"ovnmeta-{net}"], check=True)
-        # The next change elsewhere must not be blocked by the missing namespace.
-        node.daemons.sbctl("set", "Port_Binding", f"mp-{net2}", 'external_ids:"neutron:mtu"=1400')
-        wait_for(lambda: f"ovnmeta-{net}" in namespaces(), what="rebuilt")
-        wait_for(
-            lambda: (
-                ip_json("-n", f"ovnmeta-{net2}", "link", "show", f"tap{net2[:10]}1")[0]["mtu"]
-                == 1400
-            ),
-            what="mtu change",
-        )
-        wait_for(lambda: node.curl(f"ovnmeta-{net}", timeout=1)[0] == "404", what="edge back")
-    except BaseException:
-        print(node.agent.logs())
-        raise
+    node.sb.bind(vif, ch)
+    node.sb.bind(vif2, ch)
+    wait_for(lambda: {f"ovnmeta-{net}", f"ovnmeta-{net2}"} <= namespaces(), what="both")
+    subprocess.run(["ip", "netns", "delete", f"ovnmeta-{net}"], check=True)
+    # The next change elsewhere must not be blocked by the missing namespace.
+    node.daemons.sbctl("set", "Port_Binding", f"mp-{net2}", 'external_ids:"neutron:mtu"=1400')
+    wait_for(lambda: f"ovnmeta-{net}" in namespaces(), what="rebuilt")
+    wait_for(
+        lambda: (
+            ip_json("-n", f"ovnmeta-{net2}", "link", "show", f"tap{net2[:10]}1")[0]["mtu"] == 1400
+        ),
+        what="mtu change",
+    )
+    wait_for(lambda: node.curl(f"ovnmeta-{net}", timeout=1)[0] == "404", what="edge back")
 
 
 def test_rate_limit_answers_429(node):
@@ -467,50 +423,42 @@ def test_rate_limit_answers_429(node):
     )
     ch = start(node)
     _net, _dp, vif, _ = network(node)
-    try:
-        node.sb.bind(vif, ch)
-        vm = node.plug_vm("vm1", VM_MAC, "10.0.0.11/24", "10.0.0.2")
-        wait_for(lambda: served(node, vm), what="served")
-        codes = [node.curl(vm)[0] for _ in range(6)]
-        assert "429" in codes
-    except BaseException:
-        print(node.agent.logs())
-        raise
+    node.sb.bind(vif, ch)
+    vm = node.plug_vm("vm1", VM_MAC, "10.0.0.11/24", "10.0.0.2")
+    wait_for(lambda: served(node, vm), what="served")
+    codes = [node.curl(vm)[0] for _ in range(6)]
+    assert "429" in codes
 
 
 def test_cleanup_takes_down_what_the_agent_leaves_running(node):
     ch = start(node)
     net, _dp, vif, _ = network(node)
-    try:
-        node.sb.bind(vif, ch)
-        wait_for(lambda: f"ovnmeta-{net}" in namespaces(), what="namespace")
-        edge_pid = node.root / "state" / "ovnmeta" / "edge" / "haproxy.pid"
-        # haproxy creates its pid file before writing the pid into it
-        wait_for(lambda: edge_pid.exists() and edge_pid.read_text().strip(), what="edge")
-        pids = [
-            int(edge_pid.read_text().split()[0]),
-            int((node.root / "state" / "ovnmeta" / "listener.pid").read_text()),
-        ]
-        node.agent.stop()
-        assert f"ovnmeta-{net}" in namespaces()  # the agent leaves the data plane up
-        proc = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "ovnmeta",
-                "agent",
-                "--cleanup",
-                "--config-file",
-                str(node.agent.ini),
-            ],
-            capture_output=True,
-            text=True,
-        )
-        assert proc.returncode == 0, proc.stderr
-        assert not [n for n in namespaces() if n.startswith("ovnmeta-")]
-        assert f"tap{net[:10]}0" not in node.daemons.vsctl("list-ports", "br-int")
-        for pid in pids:
-            wait_for(lambda pid=pid: not procfs.alive(pid), what=f"pid {pid} stopped")
-    except BaseException:
-        print(node.agent.logs())
-        raise
+    node.sb.bind(vif, ch)
+    wait_for(lambda: f"ovnmeta-{net}" in namespaces(), what="namespace")
+    edge_pid = node.root / "state" / "ovnmeta" / "edge" / "haproxy.pid"
+    # haproxy creates its pid file before writing the pid into it
+    wait_for(lambda: edge_pid.exists() and edge_pid.read_text().strip(), what="edge")
+    pids = [
+        int(edge_pid.read_text().split()[0]),
+        int((node.root / "state" / "ovnmeta" / "listener.pid").read_text()),
+    ]
+    node.agent.stop()
+    assert f"ovnmeta-{net}" in namespaces()  # the agent leaves the data plane up
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ovnmeta",
+            "agent",
+            "--cleanup",
+            "--config-file",
+            str(node.agent.ini),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert not [n for n in namespaces() if n.startswith("ovnmeta-")]
+    assert f"tap{net[:10]}0" not in node.daemons.vsctl("list-ports", "br-int")
+    for pid in pids:
+        wait_for(lambda pid=pid: not procfs.alive(pid), what=f"pid {pid} stopped")
