@@ -10,6 +10,8 @@ bounded in time, closes every socket it opened and prints one JSON document on s
     flood HOST THREADS SECONDS      back-to-back GETs, a new connection each
     probe HOST SECONDS GAP          the victim: GET meta_data.json every GAP seconds with a
                                     10 s bound; one record per request
+    latency HOST N                  N sequential GETs of meta_data.json, a new connection each:
+                                    {"ms": [...answered], "failed": n}
     raw HOST TIMEOUT                JSON list of {"name", "data"} on stdin (latin-1 text):
                                     send each on its own connection, return what came back
 """
@@ -188,6 +190,18 @@ def _probe(host: str, seconds: float, gap: float) -> list[dict[str, Any]]:
     return records
 
 
+def _latency(host: str, n: int) -> dict[str, Any]:
+    ms, failed = [], 0
+    for _ in range(n):
+        t0 = time.perf_counter()
+        status, _ = _get(host, META_PATH)
+        if status == 200:
+            ms.append(round((time.perf_counter() - t0) * 1000, 3))
+        else:
+            failed += 1
+    return {"ms": ms, "failed": failed}
+
+
 def _raw(host: str, timeout: float, cases: Sequence[dict[str, str]]) -> list[dict[str, str]]:
     def one(case: dict[str, str]) -> dict[str, str]:
         got = []
@@ -220,6 +234,8 @@ def main(args: Sequence[str]) -> int:
         result = _flood(host, int(rest[0]), float(rest[1]))
     elif mode == "probe":
         result = _probe(host, float(rest[0]), float(rest[1]))
+    elif mode == "latency":
+        result = _latency(host, int(rest[0]))
     elif mode == "raw":
         result = _raw(host, float(rest[0]), json.load(sys.stdin))
     else:

@@ -1,0 +1,149 @@
+"""A hostile neighbour's cost to a victim on the same compute (issue 8), on the real lab.
+
+1 controller, 1 compute (one edge haproxy and one agent for both networks), two networks of
+two projects with the same CIDR; `evil` on one, `victim` on the other. The attacks are
+`ovnmeta.lab.hostile` run inside evil's namespace; the victim's figures are compared with the
+quiet victim measured in the same run.
+Usage: python bench/hostile_bench.py
+"""
+
+import json
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Sequence
+
+from benchkit import Table
+
+from ovnmeta.lab import hostile
+from ovnmeta.lab.lab import Lab
+from ovnmeta.lab.proc import wait_until
+
+IP = "169.254.169.254"
+PROJECT_B = "0b0b0b0b0b0b4b0b8b0b0b0b0b0b0b0b"
+SAMPLES = 200
+HELD = 2000
+FLOOD_THREADS = 32
+
+TABLE = Table()
+row = TABLE.row
+
+
+def run_json(lab: Lab, vm: str, *args: str, timeout: float = 600) -> dict | list:
+    out = subprocess.run(
+        lab.exec_argv(vm, hostile.argv(*args)),
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=timeout,
+    ).stdout
+    return json.loads(out)
+
+
+def pct(ms: Sequence[float], q: float) -> float:
+    s = sorted(ms)
+    return s[min(len(s) - 1, int(len(s) * q))] if s else float("nan")
+
+
+def during(lab: Lab, attack: Sequence[str], victim: Sequence[str], lead: float):
+    """Run the victim's measurement while the attack (bounded in time itself) runs."""
+    attacker = subprocess.Popen(
+        lab.exec_argv("evil", hostile.argv(*attack)),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        time.sleep(lead)
+        got = run_json(lab, "victim", *victim)
+        out, _ = attacker.communicate(timeout=300)
+        return got, json.loads(out)
+    finally:
+        if attacker.poll() is None:
+            attacker.kill()
+            attacker.communicate()
+
+
+def served(lab: Lab, vm: str) -> bool:
+    return run_json(lab, vm, "latency", IP, "1")["failed"] == 0  # type: ignore[index]
+
+
+def success(records: list[dict], own: str) -> tuple[int, int]:
+    ok = sum(1 for r in records if r["status"] == 200 and r["uuid"] == own)
+    return ok, len(records)
+
+
+def main() -> int:
+    lab = Lab("h" + uuid.uuid4().hex[:7])
+    try:
+        print(f"hostile-neighbour benchmark, lab {lab.prefix}", file=sys.stderr)
+        lab.up(controllers=1, computes=1)
+        lab.create_network("net-a", ["10.0.0.0/24"])
+        lab.create_network("net-b", ["10.0.0.0/24"], project=PROJECT_B)
+        lab.boot("evil", "net-a", 1)
+        victim = lab.boot("victim", "net-b", 1)
+        for vm in ("evil", "victim"):
+            wait_until(f"{vm}'s metadata", lambda vm=vm: served(lab, vm), 30)
+
+        quiet = run_json(lab, "victim", "latency", IP, str(SAMPLES))
+        q50, q99 = pct(quiet["ms"], 0.5), pct(quiet["ms"], 0.99)
+        row("quiet victim p50 / p99", f"{q50:.2f} / {q99:.2f} ms", "", f"{quiet['failed']} failed")
+
+        flood_s = 25  # outlasts the victim's samples even at 10x the quiet latency
+        loud, flood = during(
+            lab,
+            ("flood", IP, str(FLOOD_THREADS), str(flood_s)),
+            ("latency", IP, str(SAMPLES)),
+            lead=2,
+        )
+        f50, f99 = pct(loud["ms"], 0.5), pct(loud["ms"], 0.99)
+        row(
+            f"victim p50, neighbour floods ({FLOOD_THREADS} threads, new connection each)",
+            f"{f50:.2f} ms (x{f50 / q50:.1f})",
+            "<= 2x quiet",
+            f"quiet {q50:.2f} ms",
+        )
+        row(
+            "victim p99, same flood",
+            f"{f99:.2f} ms (x{f99 / q99:.1f})",
+            "",
+            f"quiet {q99:.2f} ms; victim failed {loud['failed']} of {SAMPLES}",
+        )
+        row(
+            "the neighbour's flood",
+            f"{flood['requests'] / flood_s:.0f} req/s",
+            "",
+            f"answers by status: {flood['status']}",
+        )
+        wait_until("the neighbour served again", lambda: served(lab, "evil"), 120, 1)
+
+        probes, hold = during(lab, ("hold", IP, str(HELD), "25"), ("probe", IP, "18", "0.5"), 3)
+        ok, n = success(probes, victim.id)  # type: ignore[arg-type]
+        row(
+            f"victim requests answered while a neighbour holds {HELD} connections",
+            f"{ok}/{n} ({n - ok} failed)",
+            "0 failed",
+            f"quiet: {quiet['failed']} failed of {SAMPLES}; held {hold['established']}, "
+            f"closed by the edge {hold['closed_by_server']}",
+        )
+        probes, slow = during(
+            lab, ("slowloris", IP, "1500", "25", "2"), ("probe", IP, "18", "0.5"), 3
+        )
+        ok, n = success(probes, victim.id)  # type: ignore[arg-type]
+        row(
+            "victim requests answered during slowloris (1500 connections)",
+            f"{ok}/{n} ({n - ok} failed)",
+            "0 failed",
+            f"trickling {slow['established']}, closed by the edge {slow['closed_by_server']}"
+            + (f" (first after {slow['first_close_s']} s)" if slow["first_close_s"] else ""),
+        )
+    finally:
+        lab.down()
+
+    TABLE.print()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
