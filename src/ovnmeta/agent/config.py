@@ -11,6 +11,7 @@ settings and validates them, raising `ConfigError("<option>: <what is wrong>")`.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Sequence
 
@@ -38,6 +39,8 @@ from ovnmeta.core.checks import (
 from ovnmeta.core.errors import ConfigError
 
 DEFAULT_CONFIG_DIRS = ("/etc/neutron.conf.d",)
+# One place for the fairness defaults: ProxySettings' own (see its comment).
+_PROXY_DEFAULTS = {f.name: f.default for f in dataclasses.fields(ProxySettings)}
 
 _DEFAULT_OPTS = [
     cfg.StrOpt("metadata_proxy_shared_secret", default="", secret=True),
@@ -131,6 +134,35 @@ _OVNMETA_OPTS = [
     ),
     cfg.IntOpt("nova_pool_size", default=100, help="keep-alive connections to Nova"),
     cfg.IntOpt("max_request_body", default=65536, help="largest request body accepted (bytes)"),
+    # Fairness (docs/agent.md "Fairness"): a cloud-init boot makes about 30 requests, one or
+    # two at a time, so none of these is ever reached by a normal guest, even with dozens of
+    # instances of one network booting together (they queue for milliseconds, not fail).
+    cfg.IntOpt(
+        "in_flight_per_network",
+        default=_PROXY_DEFAULTS["in_flight_per_network"],
+        help="requests of one network at Nova at once (of nova_pool_size); more wait",
+    ),
+    cfg.IntOpt(
+        "in_flight_per_source",
+        default=_PROXY_DEFAULTS["in_flight_per_source"],
+        help="requests of one guest address at Nova at once; at most in_flight_per_network",
+    ),
+    cfg.IntOpt(
+        "queued_per_source",
+        default=_PROXY_DEFAULTS["queued_per_source"],
+        help="requests of one guest address waiting for a slot; more get 429 at once",
+    ),
+    cfg.FloatOpt(
+        "queue_timeout",
+        default=_PROXY_DEFAULTS["queue_timeout_s"],
+        help="longest wait for a slot (s), then 429 (own share full) or 503 (agent busy)",
+    ),
+    cfg.FloatOpt(
+        "guest_log_interval",
+        default=_PROXY_DEFAULTS["guest_log_interval_s"],
+        help="guest-triggered warnings: one per (network, address) per interval (s), "
+        "with the count of those suppressed",
+    ),
 ]
 
 _SECTIONS: tuple[tuple[str | None, list[cfg.Opt]], ...] = (
@@ -212,6 +244,7 @@ def _build(conf: cfg.ConfigOpts) -> Settings:
         ),
         nova_pool_size=check_positive("nova_pool_size", conf.ovnmeta.nova_pool_size),
         max_request_body=check_positive("max_request_body", conf.ovnmeta.max_request_body),
+        **_fairness(conf.ovnmeta),
     )
     rl = conf.metadata_rate_limiting
     rate = RateLimitSettings(
@@ -284,6 +317,23 @@ def _build(conf: cfg.ConfigOpts) -> Settings:
         proxy=proxy,
         edge=edge,
     )
+
+
+def _fairness(om: cfg.ConfigOpts.GroupAttr) -> dict[str, int | float]:
+    per_network = check_positive("in_flight_per_network", om.in_flight_per_network)
+    per_source = check_positive("in_flight_per_source", om.in_flight_per_source)
+    if per_source > per_network:
+        raise ConfigError(
+            f"in_flight_per_source: {per_source} is above in_flight_per_network "
+            f"({per_network}); one guest cannot have more than its whole network"
+        )
+    return {
+        "in_flight_per_network": per_network,
+        "in_flight_per_source": per_source,
+        "queued_per_source": check_positive("queued_per_source", om.queued_per_source),
+        "queue_timeout_s": check_positive("queue_timeout", om.queue_timeout),
+        "guest_log_interval_s": check_positive("guest_log_interval", om.guest_log_interval),
+    }
 
 
 SUN_PATH_MAX = 107  # sockaddr_un.sun_path is 108 bytes, NUL included

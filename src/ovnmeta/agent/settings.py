@@ -48,8 +48,15 @@ class ProxySettings:
     metadata_proxy_socket_mode: int | None  # None: leave the umask default
     metadata_backlog: int
     nova_request_timeout_s: float
-    nova_pool_size: int
+    nova_pool_size: int  # also the agent's budget of requests in flight at Nova
     max_request_body: int
+    # Fairness between networks and guests (proxy/admission.py). Defaults here so that code
+    # building ProxySettings by hand keeps working; agent.config uses the same values.
+    in_flight_per_network: int = 32
+    in_flight_per_source: int = 8
+    queued_per_source: int = 64
+    queue_timeout_s: float = 10.0
+    guest_log_interval_s: float = 60.0  # one guest-triggered WARNING per source per interval
 
     def __repr__(self) -> str:  # the secret never reaches a log line
         return f"ProxySettings(nova={self.nova_base_url!r}, socket={self.metadata_proxy_socket!r})"

@@ -152,3 +152,50 @@ def test_readable_certs_are_accepted(tmp_path):
 def test_missing_config_file_is_one_line(tmp_path):
     with pytest.raises(ConfigError):
         load(str(tmp_path / "nope.ini"))
+
+
+def test_fairness_defaults_leave_room_for_a_boot(tmp_path):
+    p = load(write(tmp_path, "[DEFAULT]\n")).proxy
+    # A cloud-init boot: ~30 requests, one or two at a time; dozens of them on one network.
+    assert (p.in_flight_per_network, p.in_flight_per_source) == (32, 8)
+    assert (p.queued_per_source, p.queue_timeout_s, p.guest_log_interval_s) == (64, 10.0, 60.0)
+    assert p.in_flight_per_source <= p.in_flight_per_network <= p.nova_pool_size
+
+
+def test_fairness_options_are_read(tmp_path):
+    ini = """
+        [ovnmeta]
+        in_flight_per_network = 10
+        in_flight_per_source = 10
+        queued_per_source = 3
+        queue_timeout = 0.5
+        guest_log_interval = 5
+        """
+    p = load(write(tmp_path, ini)).proxy
+    assert (p.in_flight_per_network, p.in_flight_per_source, p.queued_per_source) == (10, 10, 3)
+    assert (p.queue_timeout_s, p.guest_log_interval_s) == (0.5, 5.0)
+
+
+@pytest.mark.parametrize(
+    ("line", "option"),
+    [
+        ("in_flight_per_network = 0", "in_flight_per_network"),
+        ("in_flight_per_network = -4", "in_flight_per_network"),
+        ("in_flight_per_source = 0", "in_flight_per_source"),
+        ("in_flight_per_source = 33", "in_flight_per_source"),  # above the network's 32
+        ("queued_per_source = 0", "queued_per_source"),
+        ("queue_timeout = 0", "queue_timeout"),
+        ("queue_timeout = -1.5", "queue_timeout"),
+        ("guest_log_interval = 0", "guest_log_interval"),
+    ],
+    ids=lambda v: v.replace(" ", ""),
+)
+def test_bad_fairness_values_stop_startup_with_exit_2(tmp_path, capsys, line, option):
+    ini = write(tmp_path, f"[ovnmeta]\n{line}\n")
+    with pytest.raises(ConfigError, match=rf"^{option}: "):
+        load(ini)
+    from ovnmeta import cli
+
+    assert cli.main(["agent", "--config-file", ini]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"ovnmeta: {option}: ") and err.count("\n") == 1

@@ -37,6 +37,10 @@ def unavailable() -> Reply:
     )
 
 
+def too_many_requests() -> Reply:
+    return error(429, "Too many requests from this instance or network. Please try again later.")
+
+
 def bad_request(message: str) -> Reply:
     return error(400, message)
 

@@ -2,22 +2,25 @@
 
 Requests are served concurrently on one event loop; the Nova client is one pooled keep-alive
 session with the TLS options from the config. Every decision is made by the pure modules
-(request, lookup, forward, reply); this file only moves bytes and logs outcomes.
+(request, target, lookup, admission, forward, reply, loglimit); this file only moves bytes,
+waits and logs outcomes.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import os
 import socket
 import ssl
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Hashable
 
 import aiohttp
 from aiohttp import web
 
-from ovnmeta.agent.proxy import forward, lookup, probe, reply, request
+from ovnmeta.agent.proxy import admission, forward, loglimit, lookup, probe, reply, request, target
 from ovnmeta.agent.settings import ProxySettings
 
 logger = logging.getLogger(__name__)
@@ -57,6 +60,17 @@ class ProxyServer:
         self._observe = observe or (lambda status, seconds: None)
         self._runner: web.AppRunner | None = None
         self._session: aiohttp.ClientSession | None = None
+        self._admission = admission.Admission(
+            admission.Limits(
+                in_flight=settings.nova_pool_size,  # a slot is a pooled Nova connection
+                in_flight_per_network=settings.in_flight_per_network,
+                in_flight_per_source=settings.in_flight_per_source,
+                queued_per_source=settings.queued_per_source,
+                queue_timeout_s=settings.queue_timeout_s,
+            )
+        )
+        self._waiters: dict[admission.Ticket, asyncio.Future[None]] = {}
+        self._guest_log = loglimit.LogLimiter(settings.guest_log_interval_s)
 
     async def start(self) -> None:
         s = self._settings
@@ -69,8 +83,9 @@ class ProxyServer:
             skip_auto_headers=("User-Agent",),
             timeout=aiohttp.ClientTimeout(total=s.nova_request_timeout_s),
         )
-        app = web.Application(client_max_size=s.max_request_body)
-        app.router.add_route("*", "/{tail:.*}", self._handle)
+        # A middleware, not a route: an absolute-form target without a path
+        # ("GET http://169.254.169.254 HTTP/1.1") has path "" and matches no route.
+        app = web.Application(client_max_size=s.max_request_body, middlewares=[self._every])
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
         os.makedirs(os.path.dirname(s.metadata_proxy_socket), exist_ok=True)
@@ -90,6 +105,10 @@ class ProxyServer:
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+    @web.middleware
+    async def _every(self, http: web.Request, handler: Callable[..., object]) -> web.StreamResponse:
+        return await self._handle(http)  # `handler`: the router's match, unused
 
     async def _handle(self, http: web.Request) -> web.StreamResponse:
         if probe.is_probe(
@@ -119,33 +138,141 @@ class ProxyServer:
         )
         if isinstance(guest, reply.Reply):
             return guest
+        # raw_path is the target as sent: the absolute-form stays absolute in it (path and
+        # url are decoded, normalised and, for absolute-form, stripped of the host).
+        path_qs = target.origin_form(http.raw_path)
+        if isinstance(path_qs, reply.Reply):
+            self._warn(
+                guest,
+                "target",
+                "refused request target %r from %s on network %s",
+                http.raw_path,
+                guest.address,
+                guest.network,
+            )
+            return path_qs
         outcome = lookup.find(self._index, guest)
         match outcome:
             case lookup.NotFound(reason=reason):
-                logger.warning(
-                    "no instance for %s on network %s: %s", guest.address, guest.network, reason
+                self._warn(
+                    guest,
+                    "no-instance",
+                    "no instance for %s on network %s: %s",
+                    guest.address,
+                    guest.network,
+                    reason,
                 )
                 return reply.not_found(guest.network)
             case lookup.Ambiguous(ports=ports):
-                logger.error(
+                self._warn(
+                    guest,
+                    "ambiguous",
                     "several ports match %s on network %s: %s (run neutron-ovn-db-sync-util)",
                     guest.address,
                     guest.network,
                     ", ".join(ports),
+                    level=logging.ERROR,
                 )
                 return reply.not_found(guest.network)
         assert isinstance(outcome, lookup.Found)
-        body = await http.read()  # bounded by client_max_size
+        body = await http.read()  # bounded by client_max_size; read before taking a slot
         upstream = forward.build(
             outcome,
             str(guest.address),
             http.method,
-            http.raw_path,
+            path_qs,
             body,
             self._settings.nova_base_url,
             self._settings.metadata_proxy_shared_secret,
         )
-        return await self._call_nova(upstream, outcome)
+        async with self._slot(guest) as refusal:
+            if refusal is not None:
+                return refusal
+            return await self._call_nova(upstream, outcome, guest)
+
+    @contextlib.asynccontextmanager
+    async def _slot(self, guest: request.Guest) -> AsyncIterator[reply.Reply | None]:
+        """Hold one of the Nova slots for the block (yields None), or yield the refusal.
+        The waiting is here; who waits and who goes next is admission's decision."""
+        decision = self._admission.arrive(guest.network, str(guest.address), time.monotonic())
+        if isinstance(decision, admission.Queued):
+            decision = await self._wait(decision)
+        if isinstance(decision, admission.Rejected):
+            yield self._refuse(guest, decision)
+            return
+        try:
+            yield None
+        finally:
+            for granted in self._admission.release(decision.ticket):
+                waiter = self._waiters.pop(granted)
+                if not waiter.done():
+                    waiter.set_result(None)
+
+    async def _wait(self, queued: admission.Queued) -> admission.Decision:
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters[queued.ticket] = waiter
+        try:
+            await asyncio.wait_for(
+                asyncio.shield(waiter), max(0.0, queued.deadline - time.monotonic())
+            )
+            return admission.Admitted(queued.ticket)
+        except TimeoutError:
+            # Granted in the same loop iteration as the timeout? Then the slot is ours.
+            decision = self._admission.give_up(queued.ticket)
+            if isinstance(decision, admission.Rejected):
+                self._waiters.pop(queued.ticket, None)
+            return decision
+        except asyncio.CancelledError:
+            # The handler was cancelled (shutdown): leave the queue, or hand back the slot.
+            if isinstance(self._admission.give_up(queued.ticket), admission.Admitted):
+                for granted in self._admission.release(queued.ticket):
+                    self._waiters.pop(granted).set_result(None)
+            self._waiters.pop(queued.ticket, None)
+            raise
+
+    def _refuse(self, guest: request.Guest, rejected: admission.Rejected) -> reply.Reply:
+        # 429 when the guest's own share is what is full (its address's or its network's: the
+        # cause is its own load), 503 when the whole agent is (Nova slow or saturated for
+        # everyone); both say when to come back. See admission.py for why we queue first.
+        s, net, ip = self._settings, guest.network, str(guest.address)
+        if rejected.reason == "agent":
+            answer, limit = reply.unavailable(), ("nova_pool_size", s.nova_pool_size)
+        elif rejected.reason == "network":
+            answer, limit = (
+                reply.too_many_requests(),
+                ("in_flight_per_network", s.in_flight_per_network),
+            )
+        else:
+            answer, limit = (
+                reply.too_many_requests(),
+                ("in_flight_per_source", s.in_flight_per_source),
+            )
+        self._warn(
+            guest,
+            f"refused-{rejected.reason}",
+            "%d for %s on network %s: %s share full (%s = %d; %d of its requests at nova, "
+            "%d waiting)",
+            answer.status,
+            ip,
+            net,
+            rejected.reason,
+            *limit,
+            self._admission.in_flight(net, ip),
+            self._admission.queued(net, ip),
+        )
+        headers = (*answer.headers, ("Retry-After", str(rejected.retry_after_s)))
+        return reply.Reply(answer.status, headers, answer.body)
+
+    def _warn(
+        self, guest: request.Guest, kind: str, msg: str, *args: object, level: int = logging.WARNING
+    ) -> None:
+        """A line a guest can trigger: at most one per guest_log_interval per (kind, network,
+        source), the next one saying how many were suppressed in between."""
+        key: Hashable = (kind, guest.network, str(guest.address))
+        suppressed = self._guest_log.check(key, time.monotonic())
+        if suppressed is None:
+            return
+        logger.log(level, msg + "%s", *args, loglimit.suffix(suppressed))
 
     async def _send(
         self, upstream: forward.UpstreamRequest
@@ -162,7 +289,7 @@ class ProxyServer:
             return resp.status, tuple(resp.headers.items()), body
 
     async def _call_nova(
-        self, upstream: forward.UpstreamRequest, found: lookup.Found
+        self, upstream: forward.UpstreamRequest, found: lookup.Found, guest: request.Guest
     ) -> reply.Reply:
         assert self._session is not None
         for attempt in (1, 2):
@@ -170,7 +297,9 @@ class ProxyServer:
                 status, headers, body = await self._send(upstream)
                 break
             except TimeoutError:
-                logger.warning(
+                self._warn(
+                    guest,
+                    "nova-timeout",
                     "nova did not answer within %ss for instance %s",
                     self._settings.nova_request_timeout_s,
                     found.instance_id,
@@ -183,11 +312,17 @@ class ProxyServer:
                 if attempt == 1 and _retryable(upstream.method, exc):
                     logger.debug("retrying nova request after %s", exc)
                     continue
-                logger.warning("nova unreachable at %s: %s", self._settings.nova_base_url, exc)
+                self._warn(
+                    guest,
+                    "nova-down",
+                    "nova unreachable at %s: %s",
+                    self._settings.nova_base_url,
+                    exc,
+                )
                 return reply.unavailable()
         hint = forward.hint_for(status)
         if hint:
-            logger.warning("%s (instance %s)", hint, found.instance_id)
+            self._warn(guest, f"nova-{status}", "%s (instance %s)", hint, found.instance_id)
         return forward.relay(status, headers, body, MAX_RESPONSE_BYTES)
 
     async def _probe_backend(self) -> reply.Reply:
