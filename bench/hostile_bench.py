@@ -74,6 +74,16 @@ def success(records: list[dict], own: str) -> tuple[int, int]:
     return ok, len(records)
 
 
+def hold_summary(hold: dict) -> str:
+    first = hold["first_close_s"]
+    return (
+        f"attacker: {hold['opened']} connects, {hold['held_at_end']} held at the end, "
+        f"{hold['closed_by_server']} closed by the edge"
+        + (f" (first after {first} s)" if first is not None else "")
+        + (f", {hold['connect_failed']} connects failed" if hold["connect_failed"] else "")
+    )
+
+
 def main() -> int:
     lab = Lab("h" + uuid.uuid4().hex[:7])
     try:
@@ -124,8 +134,7 @@ def main() -> int:
             f"victim requests answered while a neighbour holds {HELD} connections",
             f"{ok}/{n} ({n - ok} failed)",
             "0 failed",
-            f"quiet: {quiet['failed']} failed of {SAMPLES}; held {hold['established']}, "
-            f"closed by the edge {hold['closed_by_server']}",
+            f"quiet: {quiet['failed']} failed of {SAMPLES}; {hold_summary(hold)}",
         )
         probes, slow = during(
             lab, ("slowloris", IP, "1500", "25", "2"), ("probe", IP, "18", "0.5"), 3
@@ -135,8 +144,7 @@ def main() -> int:
             "victim requests answered during slowloris (1500 connections)",
             f"{ok}/{n} ({n - ok} failed)",
             "0 failed",
-            f"trickling {slow['established']}, closed by the edge {slow['closed_by_server']}"
-            + (f" (first after {slow['first_close_s']} s)" if slow["first_close_s"] else ""),
+            hold_summary(slow),
         )
     finally:
         lab.down()

@@ -5,7 +5,8 @@ A standalone script (stdlib only, never imports ovnmeta) so that it starts fast 
 bounded in time, closes every socket it opened and prints one JSON document on stdout:
 
     hold HOST N SECONDS             N connections, each sends a request head without its
-                                    final CRLF, then nothing (connection exhaustion)
+                                    final CRLF, then nothing (connection exhaustion); one
+                                    the server closes is opened again
     slowloris HOST N SECONDS GAP    the same, but one more header line every GAP seconds
     flood HOST THREADS SECONDS      back-to-back GETs, a new connection each
     probe HOST SECONDS GAP          the victim: GET meta_data.json every GAP seconds with a
@@ -52,85 +53,91 @@ def _raise_nofile(n: int) -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
 
 
-def _open(host: str, n: int, connect_s: float = 5.0) -> tuple[list[socket.socket], int]:
-    """n non-blocking connects; returns the established sockets and how many failed."""
+CONNECT_S = 5.0  # a SYN unanswered this long: the listen backlog is full
+REOPEN_PER_TICK = 50  # at most 250 re-connects a second: pressure, not a flood
+
+
+def _hold(host: str, n: int, seconds: float, gap: float | None) -> dict[str, Any]:
+    """Keep n connections open for `seconds`, each with a request head sent (and one more
+    header line every `gap` s if given); a connection the server closes is opened again, so
+    timeouts alone do not relieve the pressure."""
+    _raise_nofile(n)
+    start = time.monotonic()
     sel = selectors.DefaultSelector()
-    pending: list[socket.socket] = []
-    for _ in range(n):
+    connecting: dict[socket.socket, float] = {}  # socket -> connect deadline
+    counts: Counter[str] = Counter()
+    answered: Counter[str] = Counter()  # what the server said before closing (408, 429...)
+    first_close: float | None = None
+
+    def open_one() -> None:
         s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         s.setblocking(False)
         s.connect_ex((host, 80))
         sel.register(s, selectors.EVENT_WRITE)
-        pending.append(s)
-    up: list[socket.socket] = []
-    failed = 0
-    deadline = time.monotonic() + connect_s
-    while pending and time.monotonic() < deadline:
-        for key, _ in sel.select(timeout=0.2):
-            s = key.fileobj
-            assert isinstance(s, socket.socket)
-            sel.unregister(s)
-            pending.remove(s)
-            if s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == 0:
-                up.append(s)
-            else:
-                failed += 1
-                s.close()
-    for s in pending:  # a SYN never answered: the backlog is full
+        connecting[s] = time.monotonic() + CONNECT_S
+        counts["opened"] += 1
+
+    def drop(s: socket.socket) -> None:
         sel.unregister(s)
         s.close()
-    sel.close()
-    return up, failed + len(pending)
 
-
-def _hold(host: str, n: int, seconds: float, gap: float | None) -> dict[str, Any]:
-    """Open n connections, send a request head, keep them (trickling if gap) for seconds."""
-    _raise_nofile(n)
-    start = time.monotonic()
-    socks, failed = _open(host, n)
-    sel = selectors.DefaultSelector()
-    answered = Counter()  # what the server sent before closing (408, 429, ...)
-    closed_at: list[float] = []
     try:
-        for s in socks:
-            try:
-                s.send(HEAD)
-            except OSError:
-                continue
-            sel.register(s, selectors.EVENT_READ)
-        established = len(sel.get_map())
-        end = start + seconds
-        next_trickle = time.monotonic() + (gap or seconds)
-        while time.monotonic() < end and sel.get_map():
+        for _ in range(n):
+            open_one()
+        lost = 0  # slots to open again
+        next_trickle = start + gap if gap else float("inf")
+        while (now := time.monotonic()) < start + seconds:
             for key, _ in sel.select(timeout=0.2):
                 s = key.fileobj
                 assert isinstance(s, socket.socket)
+                if connecting.pop(s, None) is not None:
+                    if s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) != 0:
+                        counts["connect_failed"] += 1
+                        drop(s)
+                        lost += 1
+                        continue
+                    counts["connected"] += 1
+                    with contextlib.suppress(OSError):  # a reset: the read below notices
+                        s.send(HEAD)
+                    sel.modify(s, selectors.EVENT_READ)
+                    continue
                 try:
                     data = s.recv(4096)
                 except OSError:
                     data = b""
                 if data[:5] == b"HTTP/":
                     answered[data.split(b" ", 2)[1].decode(errors="replace")] += 1
-                sel.unregister(s)
-                closed_at.append(time.monotonic() - start)
-            if gap and time.monotonic() >= next_trickle:
-                next_trickle += gap
+                counts["closed_by_server"] += 1
+                first_close = first_close if first_close is not None else now - start
+                drop(s)
+                lost += 1
+            for s, deadline in list(connecting.items()):
+                if now > deadline:
+                    del connecting[s]
+                    counts["connect_failed"] += 1
+                    drop(s)
+                    lost += 1
+            for _ in range(min(lost, REOPEN_PER_TICK)):
+                open_one()
+                lost -= 1
+            if now >= next_trickle:
+                next_trickle += gap or 0
                 for key in list(sel.get_map().values()):
-                    with contextlib.suppress(OSError):  # a reset: the read side notices
-                        key.fileobj.send(b"X-a: b\r\n")  # type: ignore[union-attr]
+                    if key.fileobj not in connecting:
+                        with contextlib.suppress(OSError):  # a reset: the read notices
+                            key.fileobj.send(b"X-a: b\r\n")  # type: ignore[union-attr]
         return {
-            "opened": n,
-            "established": established,
-            "connect_failed": failed,
-            "closed_by_server": len(closed_at),
-            "first_close_s": round(min(closed_at), 2) if closed_at else None,
+            "slots": n,
+            **{k: counts[k] for k in ("opened", "connected", "connect_failed")},
+            "closed_by_server": counts["closed_by_server"],
+            "first_close_s": None if first_close is None else round(first_close, 2),
             "answered": dict(answered),
-            "still_open": len(sel.get_map()),
+            "held_at_end": len(sel.get_map()) - len(connecting),
         }
     finally:
+        for key in list(sel.get_map().values()):
+            key.fileobj.close()  # type: ignore[union-attr]
         sel.close()
-        for s in socks:
-            s.close()
 
 
 def _get(host: str, path: str, timeout: float = BOUND_S) -> tuple[int, bytes]:
