@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from oslo_config import cfg
 
 from ovnmeta.agent.settings import (
+    RATE_LIMIT_DEFAULTS,
     AgentSettings,
     EdgeSettings,
     OvsSettings,
@@ -96,13 +97,16 @@ _OVN_OPTS = [
     cfg.StrOpt("ovsdb_log_level", default="INFO"),
 ]
 
+# Upstream's names and meaning; the defaults of the values differ (upstream: IPv4 only, 10
+# requests per 10 s, which refuses a boot): settings.RATE_LIMIT_DEFAULTS says why.
+_RL = RATE_LIMIT_DEFAULTS
 _RATE_OPTS = [
-    cfg.BoolOpt("rate_limit_enabled", default=False),
-    cfg.ListOpt("ip_versions", default=["4"]),
-    cfg.IntOpt("base_window_duration", default=10),
-    cfg.IntOpt("base_query_rate_limit", default=10),
-    cfg.IntOpt("burst_window_duration", default=10),
-    cfg.IntOpt("burst_query_rate_limit", default=10),
+    cfg.BoolOpt("rate_limit_enabled", default=_RL.rate_limit_enabled),
+    cfg.ListOpt("ip_versions", default=[str(v) for v in sorted(_RL.ip_versions)]),
+    cfg.IntOpt("base_window_duration", default=_RL.base_window_duration),
+    cfg.IntOpt("base_query_rate_limit", default=_RL.base_query_rate_limit),
+    cfg.IntOpt("burst_window_duration", default=_RL.burst_window_duration),
+    cfg.IntOpt("burst_query_rate_limit", default=_RL.burst_query_rate_limit),
 ]
 
 _HAPROXY_OPTS = [
@@ -117,7 +121,30 @@ _OVNMETA_OPTS = [
     cfg.StrOpt("metrics_host", default="127.0.0.1", help="Prometheus listen address"),
     cfg.IntOpt("metrics_port", default=0, help="Prometheus port; 0 disables metrics"),
     cfg.StrOpt("haproxy_binary", default="haproxy"),
-    cfg.IntOpt("edge_maxconn", default=1024, help="haproxy global maxconn"),
+    cfg.IntOpt(
+        "edge_maxconn",
+        default=1024,
+        help="floor of haproxy's global maxconn; raised to networks x edge_network_maxconn "
+        "plus headroom, so each network's limit is reached first",
+    ),
+    cfg.IntOpt(
+        "edge_network_maxconn",
+        default=256,
+        help="concurrent guest connections per network: a hostile network fills only its "
+        "own frontend",
+    ),
+    cfg.IntOpt(
+        "edge_source_maxconn",
+        default=32,
+        help="concurrent connections per source address within a network; more are closed "
+        "at accept",
+    ),
+    cfg.IntOpt(
+        "edge_header_timeout",
+        default=5,
+        help="seconds to receive a complete request head; the edge uses the smaller of this "
+        "and [metadata_haproxy] timeout_http_request",
+    ),
     cfg.IntOpt("edge_nbthread", default=2, help="haproxy threads (one process for all networks)"),
     cfg.IntOpt(
         "edge_retries",
@@ -256,6 +283,17 @@ def _build(conf: cfg.ConfigOpts) -> Settings:
         burst_query_rate_limit=check_positive("burst_query_rate_limit", rl.burst_query_rate_limit),
     )
     hp, om = conf.metadata_haproxy, conf.ovnmeta
+    maxconn = check_positive("edge_maxconn", om.edge_maxconn)
+    network_maxconn = _at_most(
+        "edge_network_maxconn", om.edge_network_maxconn, "edge_maxconn", maxconn
+    )
+    source_maxconn = _at_most(
+        "edge_source_maxconn", om.edge_source_maxconn, "edge_network_maxconn", network_maxconn
+    )
+    header_timeout = min(
+        check_positive("timeout_http_request", hp.timeout_http_request),
+        check_positive("edge_header_timeout", om.edge_header_timeout),
+    )
     edge = EdgeSettings(
         haproxy_binary=om.haproxy_binary,
         state_dir=os.path.join(state_path, "ovnmeta", "edge"),
@@ -263,13 +301,15 @@ def _build(conf: cfg.ConfigOpts) -> Settings:
         user=conf.metadata_proxy_user or "",
         group=conf.metadata_proxy_group or "",
         debug=conf.debug,
-        maxconn=check_positive("edge_maxconn", om.edge_maxconn),
+        maxconn=maxconn,
+        network_maxconn=network_maxconn,
+        source_maxconn=source_maxconn,
         nbthread=check_positive("edge_nbthread", om.edge_nbthread),
         retries=check_positive("edge_retries", om.edge_retries),
         timeout_connect=check_positive("timeout_connect", hp.timeout_connect),
         timeout_client=check_positive("timeout_client", hp.timeout_client),
         timeout_server=check_positive("timeout_server", hp.timeout_server),
-        timeout_http_request=check_positive("timeout_http_request", hp.timeout_http_request),
+        timeout_http_request=header_timeout,
         timeout_http_keep_alive=check_positive(
             "timeout_http_keep_alive", hp.timeout_http_keep_alive
         ),
@@ -334,6 +374,17 @@ def _fairness(om: cfg.ConfigOpts.GroupAttr) -> dict[str, int | float]:
         "queue_timeout_s": check_positive("queue_timeout", om.queue_timeout),
         "guest_log_interval_s": check_positive("guest_log_interval", om.guest_log_interval),
     }
+
+
+def _at_most(option: str, value: int, bound_option: str, bound: int) -> int:
+    """A positive limit no larger than the broader one it sits inside."""
+    check_positive(option, value)
+    if value > bound:
+        raise ConfigError(
+            f"{option}: {value} is above {bound_option} ({bound}); a part cannot have more "
+            "connections than the whole"
+        )
+    return value
 
 
 SUN_PATH_MAX = 107  # sockaddr_un.sun_path is 108 bytes, NUL included

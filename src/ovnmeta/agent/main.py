@@ -31,7 +31,7 @@ from ovnmeta.agent.reconcile import plan, retry
 from ovnmeta.agent.sb import changes, client, desired, registration
 from ovnmeta.agent.sb.index import Index
 from ovnmeta.agent.scheduler import Scheduler
-from ovnmeta.agent.settings import Settings
+from ovnmeta.agent.settings import Settings, boot_warnings
 from ovnmeta.core import names
 from ovnmeta.core.errors import EdgeError, OvnmetaError, OvsError
 from ovnmeta.core.model import NetworkId, NetworkSpec
@@ -39,7 +39,6 @@ from ovnmeta.core.model import NetworkId, NetworkSpec
 logger = logging.getLogger(__name__)
 
 EDGE_CHECK_INTERVAL_S = 5.0
-BOOT_BURST = 28  # requests of one cloud-init boot (nova-metadata-api.md)
 EDGE_BATCH_S = 0.01
 EDGE_BATCH_MAX_S = 0.5
 DRAIN_TIMEOUT_S = 10.0
@@ -97,15 +96,8 @@ class Agent:
         return 0
 
     async def _startup(self, loop: asyncio.AbstractEventLoop) -> None:
-        rl = self.settings.edge.rate_limit
-        if rl.rate_limit_enabled and min(rl.base_query_rate_limit, rl.burst_query_rate_limit) < (
-            BOOT_BURST
-        ):
-            logger.warning(
-                "[metadata_rate_limiting] allows fewer than %d requests per window: a single "
-                "cloud-init boot makes about that many, so booting guests will see 429",
-                BOOT_BURST,
-            )
+        for warning in boot_warnings(self.settings.edge):
+            logger.warning("%s", warning)
         await self._until_ok("local OVSDB", lambda: asyncio.to_thread(self.ovs.connect))
         self.identity = await self._wait_identity()
         logger.info(

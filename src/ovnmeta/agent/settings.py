@@ -11,6 +11,14 @@ from dataclasses import dataclass
 
 from ovnmeta.core.checks import OvsdbRemote
 
+# One boot of cloud-init's DataSourceOpenStack (cloud-init 22.4, measured through the edge on
+# the lab, docs/agent.md): 28 requests, one at a time, in about 0.2 s. Every default limit
+# of the edge is sized from it; `boot_warnings` flags configured limits below it.
+BOOT_BURST = 28
+# Newer cloud-init probes the IPv4 and IPv6 metadata addresses in parallel; other guest tools
+# may overlap with it: "a few" connections at once from one address.
+BOOT_CONCURRENCY = 4
+
 
 @dataclass(frozen=True, slots=True)
 class OvsSettings:
@@ -71,12 +79,32 @@ class ProxySettings:
 
 @dataclass(frozen=True, slots=True)
 class RateLimitSettings:
+    """Upstream's `[metadata_rate_limiting]`: two sliding windows per (network, source address).
+
+    A request is answered 429 (with `Retry-After`) when either window holds more than its
+    limit. Unlike upstream, both address families can be limited at once (`ip_versions = 4,6`,
+    our default); each source address has its own budget.
+    """
+
     rate_limit_enabled: bool
     ip_versions: frozenset[int]
     base_window_duration: int
     base_query_rate_limit: int
     burst_window_duration: int
     burst_query_rate_limit: int
+
+
+# Used for the values an operator leaves unset once `rate_limit_enabled` is on. Upstream's
+# 10 requests per 10 s would refuse every boot; these let 5 boots per 10 s and 10 per minute
+# through from one address, and still stop a crawl loop within seconds.
+RATE_LIMIT_DEFAULTS = RateLimitSettings(
+    rate_limit_enabled=False,  # upstream's default: a drop-in must not start answering 429
+    ip_versions=frozenset({4, 6}),
+    base_window_duration=60,
+    base_query_rate_limit=10 * BOOT_BURST,
+    burst_window_duration=10,
+    burst_query_rate_limit=5 * BOOT_BURST,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,12 +116,23 @@ class EdgeSettings:
     group: str
     debug: bool
     maxconn: int
+    """Floor of haproxy's global maxconn (`edge_maxconn`); the edge raises it to
+    networks x `network_maxconn` plus headroom, so a per-network limit always binds first."""
+    network_maxconn: int
+    """Concurrent connections of one network's frontend (`edge_network_maxconn`): one hostile
+    network cannot exhaust the edge for the others."""
+    source_maxconn: int
+    """Concurrent connections of one source address within a network (`edge_source_maxconn`);
+    more are closed at accept, so they hold no slot."""
     nbthread: int
     retries: int
     timeout_connect: int
     timeout_client: int
     timeout_server: int
     timeout_http_request: int
+    """Time to receive a complete request head, s: the smaller of upstream's
+    `[metadata_haproxy] timeout_http_request` and our `edge_header_timeout`, so an idle
+    half-request is closed within seconds even with upstream's 30 s written in the ini."""
     timeout_http_keep_alive: int
     rate_limit: RateLimitSettings
 
@@ -123,3 +162,23 @@ class Settings:
     sb: SbSettings
     proxy: ProxySettings
     edge: EdgeSettings
+
+
+def boot_warnings(edge: EdgeSettings) -> tuple[str, ...]:
+    """Configured limits that a single cloud-init boot would hit (logged at start-up)."""
+    warnings = []
+    rl = edge.rate_limit
+    if rl.rate_limit_enabled:
+        for option in ("base_query_rate_limit", "burst_query_rate_limit"):
+            if getattr(rl, option) < BOOT_BURST:
+                warnings.append(
+                    f"[metadata_rate_limiting] {option} = {getattr(rl, option)}: below the "
+                    f"{BOOT_BURST} requests of one cloud-init boot; booting guests will see 429"
+                )
+    if edge.source_maxconn < BOOT_CONCURRENCY:
+        warnings.append(
+            f"[ovnmeta] edge_source_maxconn = {edge.source_maxconn}: below the "
+            f"{BOOT_CONCURRENCY} parallel connections a booting guest may open; some of "
+            "them will be refused"
+        )
+    return tuple(warnings)

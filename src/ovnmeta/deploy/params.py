@@ -34,6 +34,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ovnmeta.agent.settings import BOOT_BURST, RATE_LIMIT_DEFAULTS
 from ovnmeta.core import checks
 from ovnmeta.core.checks import OvsdbRemote
 from ovnmeta.core.errors import ConfigError
@@ -65,9 +66,6 @@ DEFAULT_SECRETS = frozenset(
         "<service default>",
     }
 )
-
-# A cloud-init boot makes about 28 metadata requests within a second (nova-metadata-api.md).
-BOOT_BURST = 28
 
 
 @dataclass(frozen=True, slots=True)
@@ -461,7 +459,7 @@ def _rate_limits(sec: _Section, warnings: list[str]) -> RateLimits:
         low = [
             name
             for name in ("base_query_rate_limit", "burst_query_rate_limit")
-            if (getattr(limits, name) or 10) < BOOT_BURST
+            if (getattr(limits, name) or getattr(RATE_LIMIT_DEFAULTS, name)) < BOOT_BURST
         ]
         if low:
             warnings.append(

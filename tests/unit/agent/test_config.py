@@ -2,7 +2,8 @@ import textwrap
 
 import pytest
 
-from ovnmeta.agent import config
+from ovnmeta import cli
+from ovnmeta.agent import config, settings
 from ovnmeta.core.errors import ConfigError
 
 
@@ -31,7 +32,7 @@ def test_defaults_match_upstream(tmp_path):
     assert s.sb.connection_string == "tcp:127.0.0.1:6642"
     assert s.sb.ovsdb_probe_interval == 60000
     assert s.edge.timeout_server == 32
-    assert s.edge.rate_limit.ip_versions == frozenset({4})
+    assert s.edge.rate_limit.rate_limit_enabled is False
     assert s.agent.agent_down_time == 75
     assert s.agent.metrics_port == 0
 
@@ -199,3 +200,80 @@ def test_bad_fairness_values_stop_startup_with_exit_2(tmp_path, capsys, line, op
     assert cli.main(["agent", "--config-file", ini]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"ovnmeta: {option}: ") and err.count("\n") == 1
+
+
+def test_edge_isolation_defaults(tmp_path):
+    edge = load(write(tmp_path, "[DEFAULT]\n")).edge
+    assert (edge.maxconn, edge.network_maxconn, edge.source_maxconn) == (1024, 256, 32)
+    assert edge.timeout_http_request == 5  # not upstream's 30 s
+    assert edge.rate_limit.ip_versions == frozenset({4, 6})  # once enabled: both families
+    assert settings.boot_warnings(edge) == ()
+
+
+@pytest.mark.parametrize(
+    ("upstream", "ours", "effective"),
+    [(None, None, 5), (30, None, 5), (2, None, 2), (30, 12, 12), (None, 1, 1)],
+    ids=["defaults", "upstream-30-capped", "upstream-shorter-wins", "ours-raised", "ours-lower"],
+)
+def test_header_timeout_is_the_smaller_of_upstream_and_ours(tmp_path, upstream, ours, effective):
+    ini = "[metadata_haproxy]\n"
+    if upstream is not None:
+        ini += f"timeout_http_request = {upstream}\n"
+    ini += "[ovnmeta]\n"
+    if ours is not None:
+        ini += f"edge_header_timeout = {ours}\n"
+    assert load(write(tmp_path, ini)).edge.timeout_http_request == effective
+
+
+def test_upstream_rate_limit_values_are_honoured(tmp_path):
+    ini = """
+        [metadata_rate_limiting]
+        rate_limit_enabled = true
+        ip_versions = 4
+        base_window_duration = 10
+        base_query_rate_limit = 10
+        burst_window_duration = 10
+        burst_query_rate_limit = 10
+        """
+    edge = load(write(tmp_path, ini)).edge
+    rl = edge.rate_limit
+    assert rl.ip_versions == frozenset({4})
+    assert (rl.base_window_duration, rl.base_query_rate_limit) == (10, 10)
+    warnings = settings.boot_warnings(edge)
+    assert len(warnings) == 2 and "base_query_rate_limit = 10" in warnings[0]
+
+
+@pytest.mark.parametrize(
+    ("ini", "option"),
+    [
+        ("[ovnmeta]\nedge_network_maxconn = 0\n", "edge_network_maxconn"),
+        ("[ovnmeta]\nedge_network_maxconn = -5\n", "edge_network_maxconn"),
+        ("[ovnmeta]\nedge_source_maxconn = 0\n", "edge_source_maxconn"),
+        ("[ovnmeta]\nedge_source_maxconn = -1\n", "edge_source_maxconn"),
+        ("[ovnmeta]\nedge_maxconn = 0\n", "edge_maxconn"),
+        ("[ovnmeta]\nedge_header_timeout = 0\n", "edge_header_timeout"),
+        ("[ovnmeta]\nedge_header_timeout = -3\n", "edge_header_timeout"),
+        ("[metadata_haproxy]\ntimeout_http_request = 0\n", "timeout_http_request"),
+        ("[ovnmeta]\nedge_network_maxconn = 2000\n", "edge_network_maxconn"),  # > 1024
+        ("[ovnmeta]\nedge_source_maxconn = 300\n", "edge_source_maxconn"),  # > 256
+        ("[metadata_rate_limiting]\nbase_query_rate_limit = 0\n", "base_query_rate_limit"),
+        ("[metadata_rate_limiting]\nburst_query_rate_limit = -1\n", "burst_query_rate_limit"),
+        ("[metadata_rate_limiting]\nburst_window_duration = 0\n", "burst_window_duration"),
+    ],
+    ids=lambda v: v if "\n" not in v else None,
+)
+def test_bad_edge_limits_name_the_option(tmp_path, ini, option):
+    with pytest.raises(ConfigError) as err:
+        load(write(tmp_path, ini))
+    message = str(err.value)
+    assert message.startswith(f"{option}: ")
+    assert "\n" not in message
+
+
+def test_bad_edge_limit_exits_2_with_one_line_and_starts_nothing(tmp_path, capsys):
+    state = tmp_path / "state"
+    ini = write(tmp_path, f"[DEFAULT]\nstate_path = {state}\n[ovnmeta]\nedge_network_maxconn = 0\n")
+    assert cli.main(["agent", "--config-file", ini]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "edge_network_maxconn" in err
+    assert not state.exists()  # no edge config, pid file or socket was written

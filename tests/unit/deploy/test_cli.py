@@ -122,7 +122,8 @@ def test_warnings_go_to_stderr(tmp_path, capsys):
     text = PARAMS + "  \n"
     text = text.replace(
         "  metadata_host: 192.0.2.10\n",
-        "  metadata_host: 192.0.2.10\n  rate_limiting: {rate_limit_enabled: true}\n",
+        "  metadata_host: 192.0.2.10\n"
+        "  rate_limiting: {rate_limit_enabled: true, base_query_rate_limit: 10}\n",
     )
     assert run("--role", "compute", "--params", write(tmp_path, text)) == 0
     assert "ovnmeta: warning: agent.rate_limiting.base_query_rate_limit" in capsys.readouterr().err

@@ -289,7 +289,13 @@ def test_controller_ips_tcp_without_tls():
 
 
 def test_low_rate_limits_warn():
+    # unset values are the agent's boot-safe defaults (agent.settings.RATE_LIMIT_DEFAULTS)
     d = params.parse(with_(agent__rate_limiting={"rate_limit_enabled": True}), "compute")
+    assert not any("cloud-init boot" in w for w in d.warnings)
+    d = params.parse(
+        with_(agent__rate_limiting={"rate_limit_enabled": True, "base_query_rate_limit": 10}),
+        "compute",
+    )
     assert any("cloud-init boot" in w for w in d.warnings)
     d = params.parse(
         with_(

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import resource
 import signal
 import subprocess
 import time
@@ -44,15 +45,22 @@ def cmdline(pid: int) -> list[str]:
         return []
 
 
+def fd_limit() -> int:
+    """The hard RLIMIT_NOFILE haproxy inherits: the most descriptors it can raise itself to."""
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    return 1 << 20 if hard == resource.RLIM_INFINITY else hard
+
+
 class Edge:
     def __init__(self, settings: EdgeSettings) -> None:
         self._s = settings
+        self._fd_limit = fd_limit()
+        self._clamped = False
         d = settings.state_dir
         self.config_path = os.path.join(d, "haproxy.cfg")
         self.pid_path = os.path.join(d, "haproxy.pid")
         self.master_socket = os.path.join(d, "master.sock")
         self.networks_path = os.path.join(d, "networks.json")
-        self.health_socket = os.path.join(d, "health.sock")
         self._text: str | None = None
         self._pid: int | None = None
 
@@ -99,9 +107,10 @@ class Edge:
     def apply(self, frontends: Iterable[Frontend]) -> bool:
         """Make the edge serve exactly `frontends`; True if it had to change."""
         frontends = sorted(frontends)
-        text = haproxy_conf.render(frontends, self._s)
+        text = haproxy_conf.render(frontends, self._s, self._fd_limit)
         if text == self._text and self.pid is not None:
             return False
+        self._log_limits(haproxy_conf.limits(frontends, self._s, self._fd_limit))
         os.makedirs(self._s.state_dir, exist_ok=True)
         candidate = self.config_path + ".new"
         _write(candidate, text)
@@ -183,13 +192,21 @@ class Edge:
             time.sleep(0.01)
         raise EdgeError(f"edge haproxy: started but no live pid in {self.pid_path}")
 
-    def stop(self) -> None:
-        """Only for tests and explicit teardown: the agent leaves the edge running on exit."""
-        pid = self.pid or self.read_pid()
-        if pid is not None:
-            os.kill(pid, signal.SIGTERM)
-        self._pid = None
-        self._text = None
+    def _log_limits(self, lim: haproxy_conf.EdgeLimits) -> None:
+        """Say once when the descriptor limit forces smaller per-network limits, and when
+        that ends."""
+        if lim.clamped and not self._clamped:
+            logger.warning(
+                "edge haproxy: %d connections per network instead of edge_network_maxconn "
+                "%d: the hard open-files limit %d allows %d in all (raise LimitNOFILE)",
+                lim.network_maxconn,
+                self._s.network_maxconn,
+                self._fd_limit,
+                lim.maxconn,
+            )
+        elif self._clamped and not lim.clamped:
+            logger.info("edge haproxy: edge_network_maxconn %d again", self._s.network_maxconn)
+        self._clamped = lim.clamped
 
 
 def _write(path: str, text: str) -> None:

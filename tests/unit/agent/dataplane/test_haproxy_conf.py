@@ -1,24 +1,42 @@
-import dataclasses
-import shutil
+import re
+import socket
 import subprocess
+import time
 
 import pytest
 
 from ovnmeta.agent import config
-from ovnmeta.agent.dataplane.haproxy_conf import Frontend, render
+from ovnmeta.agent.dataplane import haproxy_conf
+from ovnmeta.agent.dataplane.haproxy_conf import Frontend, limits, render
 from ovnmeta.agent.proxy import probe
+from ovnmeta.agent.settings import BOOT_BURST, BOOT_CONCURRENCY
 
 NET = "f3dc8112-273e-4653-af3c-6069330ad350"
 NET2 = "0b1c2d3e-4f50-4617-8899-aabbccddeeff"
+FDS = 1 << 20  # a hard open-files limit that never binds
 
 
-def settings(tmp_path, **rate):
+def settings(tmp_path, ovnmeta=None, **rate):
     conf = config.new_conf()
     conf(args=[], default_config_files=[], default_config_dirs=[])
     conf.set_override("state_path", str(tmp_path))
     for k, v in rate.items():
         conf.set_override(k, v, group="metadata_rate_limiting")
+    for k, v in (ovnmeta or {}).items():
+        conf.set_override(k, v, group="ovnmeta")
     return config.from_conf(conf).edge
+
+
+def networks(n: int) -> list[Frontend]:
+    return [
+        Frontend(f"{i:08x}-0000-4000-8000-000000000000", f"ns{i}", f"i{i}", i % 2 == 0)
+        for i in range(n)
+    ]
+
+
+def block(text: str, net: str) -> str:
+    start = text.index(f"frontend net_{net}\n")
+    return text[start : text.index("\n\n", start)]
 
 
 def test_one_frontend_per_network_sharing_one_backend(tmp_path):
@@ -28,6 +46,7 @@ def test_one_frontend_per_network_sharing_one_backend(tmp_path):
             Frontend(NET, f"ovnmeta-{NET}", "tapf3dc8112-21", False),
         ],
         settings(tmp_path),
+        FDS,
     )
     assert text.count("frontend net_") == 2
     assert text.count("\nbackend agent\n") == 1
@@ -36,21 +55,69 @@ def test_one_frontend_per_network_sharing_one_backend(tmp_path):
     assert f"bind ipv6@fe80::a9fe:a9fe:80 namespace ovnmeta-{NET2} interface tap0b1c2d3e-41" in text
     assert text.count("bind ipv6@") == 1
     # delete before set, for both spoofable headers
-    block = text[text.index(f"frontend net_{NET}") :]
-    assert block.index("del-header X-OVN-Network-ID") < block.index("set-header X-OVN-Network-ID")
-    assert block.index("del-header X-Forwarded-For") < block.index("set-header X-Forwarded-For")
-    assert f"set-header X-OVN-Network-ID {NET}\n" in block
-    assert f"del-header {probe.HEADER}\n" in block  # only local processes may probe
+    fe = block(text, NET)
+    assert fe.index("del-header X-OVN-Network-ID") < fe.index("set-header X-OVN-Network-ID")
+    assert fe.index("del-header X-Forwarded-For") < fe.index("set-header X-Forwarded-For")
+    assert f"set-header X-OVN-Network-ID {NET}\n" in fe
+    assert f"del-header {probe.HEADER}\n" in fe  # only local processes may probe
     assert "timeout server 32s" in text
-    assert "stick-table" not in text
+    assert "http_req_rate" not in text  # rate limiting is off by default, as upstream
+
+
+def test_each_network_and_each_source_has_its_own_connection_limit(tmp_path):
+    s = settings(tmp_path, {"edge_network_maxconn": 100, "edge_source_maxconn": 7})
+    text = render([Frontend(NET, "ns1", "i1", True), Frontend(NET2, "ns2", "i2", False)], s, FDS)
+    for net in (NET, NET2):
+        fe = block(text, net)
+        assert "    maxconn 100\n" in fe
+        assert "    stick-table type ipv6 size 10k expire 30s store conn_cur\n" in fe
+        assert "    tcp-request connection track-sc0 src\n" in fe
+        assert "    tcp-request connection reject if { sc_conn_cur(0) gt 7 }\n" in fe
+    assert "    maxconn 1024\n" in text.split("defaults")[0]  # 2 x 100 + 32 < the floor
+    health = text[text.index("frontend ovnmeta_health") :]
+    assert f"    maxconn {haproxy_conf.HEALTH_MAXCONN}\n" in health.split("\n\n")[0]
+
+
+def test_incomplete_request_heads_are_closed_within_seconds(tmp_path):
+    assert "timeout http-request 5s\n" in render([], settings(tmp_path), FDS)
+
+
+@pytest.mark.parametrize(
+    ("n", "network_maxconn", "floor", "fd_limit", "expected"),
+    [
+        pytest.param(0, 256, 1024, FDS, (1024, 256, False), id="no-network-floor"),
+        pytest.param(3, 256, 1024, FDS, (1024, 256, False), id="few-networks-floor"),
+        pytest.param(10, 256, 1024, FDS, (10 * 256 + 32, 256, False), id="sized-from-networks"),
+        pytest.param(200, 256, 1024, FDS, (200 * 256 + 32, 256, False), id="200-networks"),
+        pytest.param(200, 256, 1024, 20000, (200 * 48 + 32, 48, True), id="fd-limit-shares"),
+        pytest.param(10, 256, 1024, 2 * 2592 + 80, (2592, 256, False), id="exactly-fits"),
+    ],
+)
+def test_global_maxconn_is_never_reached_before_a_network_limit(
+    tmp_path, n, network_maxconn, floor, fd_limit, expected
+):
+    s = settings(tmp_path, {"edge_network_maxconn": network_maxconn, "edge_maxconn": floor})
+    lim = limits(networks(n), s, fd_limit)
+    assert (lim.maxconn, lim.network_maxconn, lim.clamped) == expected
+    # Every frontend full, the health one too: still below the global limit.
+    assert n * lim.network_maxconn + haproxy_conf.HEALTH_MAXCONN < lim.maxconn
+    assert lim.fds <= fd_limit
+
+
+def test_default_limits_leave_a_boot_room(tmp_path):
+    s = settings(tmp_path)
+    assert s.source_maxconn >= 4 * BOOT_CONCURRENCY
+    assert s.network_maxconn >= 4 * s.source_maxconn
+    lim = limits(networks(200), s, 20000)  # this machine's hard limit, 200 networks
+    assert lim.network_maxconn >= s.source_maxconn
 
 
 def test_render_is_deterministic(tmp_path):
     fes = [Frontend(NET, "ns1", "i1", False), Frontend(NET2, "ns2", "i2", True)]
-    assert render(fes, settings(tmp_path)) == render(reversed(fes), settings(tmp_path))
+    assert render(fes, settings(tmp_path), FDS) == render(reversed(fes), settings(tmp_path), FDS)
 
 
-def test_rate_limit(tmp_path):
+def test_rate_limit_both_families_by_default_with_retry_after(tmp_path):
     s = settings(
         tmp_path,
         rate_limit_enabled=True,
@@ -58,24 +125,96 @@ def test_rate_limit(tmp_path):
         burst_window_duration=2,
         burst_query_rate_limit=15,
     )
-    text = render([Frontend(NET, "ns1", "i1", True)], s)
-    assert "store http_req_rate(10s)" in text and "store http_req_rate(2s)" in text
-    assert "deny_status 429 if { sc_http_req_rate(0) gt 30 }" in text
-    assert "deny_status 429 if { sc_http_req_rate(1) gt 15 }" in text
-    assert "track-sc0 src if !{ src fe80::/10 }" in text  # default: IPv4 only
-    both = dataclasses.replace(
-        s, rate_limit=dataclasses.replace(s.rate_limit, ip_versions=frozenset({4, 6}))
-    )
-    assert "track-sc0 src\n" in render([Frontend(NET, "ns1", "i1", True)], both)
+    fe = render([Frontend(NET, "ns1", "i1", True)], s, FDS)
+    assert f"http-request track-sc1 src table rl_base_{NET}\n" in fe
+    assert f"http-request track-sc2 src table rl_burst_{NET}\n" in fe
+    assert "deny_status 429 hdr Retry-After 60 if { sc_http_req_rate(1) gt 30 }" in fe
+    assert "deny_status 429 hdr Retry-After 2 if { sc_http_req_rate(2) gt 15 }" in fe
+    assert f"backend rl_base_{NET}\n    stick-table type ipv6 size 10k expire 60s " in fe
+    assert "store http_req_rate(60s)" in fe and "store http_req_rate(2s)" in fe
 
 
-@pytest.mark.skipif(not shutil.which("haproxy"), reason="haproxy not installed")
-def test_haproxy_accepts_rendered_config(tmp_path):
-    s = settings(tmp_path, rate_limit_enabled=True)
+@pytest.mark.parametrize(
+    ("versions", "condition"),
+    [(["4"], " if !{ src fe80::/10 }"), (["6"], " if { src fe80::/10 }"), (["4", "6"], "")],
+    ids=["ipv4-only-as-upstream", "ipv6-only-as-upstream", "both"],
+)
+def test_rate_limit_ip_versions(tmp_path, versions, condition):
+    s = settings(tmp_path, rate_limit_enabled=True, ip_versions=versions)
+    text = render([Frontend(NET, "ns1", "i1", True)], s, FDS)
+    assert f"track-sc1 src table rl_base_{NET}{condition}\n" in text
+    assert f"track-sc2 src table rl_burst_{NET}{condition}\n" in text
+
+
+def test_default_rate_limits_let_boots_through(tmp_path):
+    rl = settings(tmp_path, rate_limit_enabled=True).rate_limit
+    assert rl.ip_versions == frozenset({4, 6})
+    # several boots from one address fit in each window
+    assert rl.burst_query_rate_limit >= 5 * BOOT_BURST
+    assert rl.base_query_rate_limit >= 10 * BOOT_BURST
+
+
+VARIANTS = {
+    "defaults": ({}, {}),
+    "rate-limit-both": ({}, {"rate_limit_enabled": True}),
+    "rate-limit-v4": ({}, {"rate_limit_enabled": True, "ip_versions": ["4"]}),
+    "rate-limit-v6": ({}, {"rate_limit_enabled": True, "ip_versions": ["6"]}),
+    "small-limits": ({"edge_network_maxconn": 1, "edge_source_maxconn": 1}, {}),
+}
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_haproxy_accepts_rendered_config(tmp_path, variant):
+    ovnmeta, rate = VARIANTS[variant]
+    s = settings(tmp_path, ovnmeta, **rate)
     # haproxy opens namespaces while parsing, and none exists here: check the rest.
-    text = render([Frontend(NET, "ns1", "i1", True), Frontend(NET2, "ns2", "i2", False)], s)
-    text = text.replace(" namespace ns1", "").replace(" namespace ns2", "")
+    text = render(networks(3), s, FDS)
+    text = re.sub(r" namespace ns\d+", "", text)
     path = tmp_path / "edge.cfg"
     path.write_text(text)
     proc = subprocess.run(["haproxy", "-c", "-f", str(path)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def _health_answers(path: str) -> bool:
+    try:
+        with socket.socket(socket.AF_UNIX) as sock:
+            sock.settimeout(1)
+            sock.connect(path)
+            return True
+    except OSError:
+        return False
+
+
+@pytest.mark.parametrize(
+    ("n", "fd_limit"), [(3, None), (20, 4000)], ids=["sized-from-networks", "fd-limit-shares"]
+)
+def test_haproxy_starts_with_the_descriptors_it_was_sized_for(tmp_path, n, fd_limit):
+    """`haproxy -c` does not check descriptors; a start under exactly `fds` does."""
+    s = settings(tmp_path, {"edge_maxconn": 256})  # below 3 x 256: sized from networks
+    fes = networks(n)
+    lim = limits(fes, s, fd_limit or FDS)
+    assert lim.clamped == (fd_limit is not None)
+    text = render(fes, s, lim.fds)
+    # Listeners on UNIX sockets instead of 169.254.169.254 in namespaces (no root here).
+    count = iter(range(1000))
+    text = re.sub(
+        r"    bind .* namespace ns\d+.*",
+        lambda _: f"    bind unix@{tmp_path}/l{next(count)}.sock",
+        text,
+    )
+    (tmp_path / "ovnmeta" / "edge").mkdir(parents=True)
+    path = tmp_path / "edge.cfg"
+    path.write_text(text)
+    argv = ["prlimit", f"--nofile={lim.fds}:{lim.fds}", "haproxy", "-db", "-f", str(path)]
+    with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT) as proc:
+        try:
+            health = str(tmp_path / "ovnmeta" / "edge" / "health.sock")
+            deadline = time.monotonic() + 10
+            while proc.poll() is None and not _health_answers(health):
+                assert time.monotonic() < deadline, "haproxy did not come up"
+                time.sleep(0.02)
+            assert proc.poll() is None, proc.stdout.read().decode()
+        finally:
+            proc.terminate()
+            proc.wait(5)
