@@ -54,7 +54,7 @@ def _raise_nofile(n: int) -> None:
 
 
 CONNECT_S = 5.0  # a SYN unanswered this long: the listen backlog is full
-REOPEN_PER_TICK = 50  # at most 250 re-connects a second: pressure, not a flood
+REOPEN_PER_S = 250.0  # re-connects a second at most: pressure, not a connection flood
 
 
 def _hold(host: str, n: int, seconds: float, gap: float | None) -> dict[str, Any]:
@@ -85,6 +85,7 @@ def _hold(host: str, n: int, seconds: float, gap: float | None) -> dict[str, Any
         for _ in range(n):
             open_one()
         lost = 0  # slots to open again
+        budget, budget_at = 0.0, start  # token bucket for re-connects
         next_trickle = start + gap if gap else float("inf")
         while (now := time.monotonic()) < start + seconds:
             for key, _ in sel.select(timeout=0.2):
@@ -117,9 +118,12 @@ def _hold(host: str, n: int, seconds: float, gap: float | None) -> dict[str, Any
                     counts["connect_failed"] += 1
                     drop(s)
                     lost += 1
-            for _ in range(min(lost, REOPEN_PER_TICK)):
+            budget = min(REOPEN_PER_S, budget + (now - budget_at) * REOPEN_PER_S)
+            budget_at = now
+            while lost and budget >= 1:
                 open_one()
                 lost -= 1
+                budget -= 1
             if now >= next_trickle:
                 next_trickle += gap or 0
                 for key in list(sel.get_map().values()):
