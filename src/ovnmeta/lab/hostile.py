@@ -2,13 +2,15 @@
 
 A standalone script (stdlib only, never imports ovnmeta) so that it starts fast under
 /usr/bin/python3 inside `ip netns exec`; `argv()` builds its command line. Every mode is
-bounded in time, closes every socket it opened and prints one JSON document on stdout:
+bounded in time (SIGTERM ends it early, still printing its report), closes every socket it
+opened and prints one JSON document on stdout:
 
     hold HOST N SECONDS             N connections, each sends a request head without its
                                     final CRLF, then nothing (connection exhaustion); one
                                     the server closes is opened again
     slowloris HOST N SECONDS GAP    the same, but one more header line every GAP seconds
     flood HOST THREADS SECONDS      back-to-back GETs, a new connection each
+    burn HOST SECONDS               one busy thread, no requests (a CPU-only neighbour)
     probe HOST SECONDS GAP          the victim: GET meta_data.json every GAP seconds with a
                                     10 s bound; one record per request
     latency HOST N                  N sequential GETs of meta_data.json, a new connection each:
@@ -23,6 +25,7 @@ import contextlib
 import json
 import resource
 import selectors
+import signal
 import socket
 import sys
 import threading
@@ -37,6 +40,7 @@ SYSTEM_PYTHON = "/usr/bin/python3"
 META_PATH = "/openstack/latest/meta_data.json"
 HEAD = b"GET / HTTP/1.1\r\nHost: x\r\n"  # no final CRLF: the server waits for more
 BOUND_S = 10.0  # the victim's patience for one request (curl -m 10)
+STOP = threading.Event()  # set by SIGTERM: finish now, report what was done
 
 
 def argv(*args: str) -> list[str]:
@@ -87,7 +91,7 @@ def _hold(host: str, n: int, seconds: float, gap: float | None) -> dict[str, Any
         lost = 0  # slots to open again
         budget, budget_at = 0.0, start  # token bucket for re-connects
         next_trickle = start + gap if gap else float("inf")
-        while (now := time.monotonic()) < start + seconds:
+        while (now := time.monotonic()) < start + seconds and not STOP.is_set():
             for key, _ in sel.select(timeout=0.2):
                 s = key.fileobj
                 assert isinstance(s, socket.socket)
@@ -173,7 +177,7 @@ def _flood(host: str, threads: int, seconds: float) -> dict[str, Any]:
     end = time.monotonic() + seconds
 
     def run() -> None:
-        while time.monotonic() < end:
+        while time.monotonic() < end and not STOP.is_set():
             status, _ = _get(host, META_PATH, timeout=5)
             with lock:
                 counts[status] += 1
@@ -184,6 +188,13 @@ def _flood(host: str, threads: int, seconds: float) -> dict[str, Any]:
     for w in workers:
         w.join()
     return {"requests": sum(counts.values()), "status": {str(k): v for k, v in counts.items()}}
+
+
+def _burn(seconds: float) -> dict[str, Any]:
+    end, turns = time.monotonic() + seconds, 0
+    while time.monotonic() < end and not STOP.is_set():
+        turns += 1
+    return {"turns": turns}
 
 
 def _probe(host: str, seconds: float, gap: float) -> list[dict[str, Any]]:
@@ -236,6 +247,7 @@ def _raw(host: str, timeout: float, cases: Sequence[dict[str, str]]) -> list[dic
 
 def main(args: Sequence[str]) -> int:
     mode, host, *rest = args
+    signal.signal(signal.SIGTERM, lambda *_: STOP.set())
     result: Any
     if mode == "hold":
         result = _hold(host, int(rest[0]), float(rest[1]), None)
@@ -243,6 +255,8 @@ def main(args: Sequence[str]) -> int:
         result = _hold(host, int(rest[0]), float(rest[1]), float(rest[2]))
     elif mode == "flood":
         result = _flood(host, int(rest[0]), float(rest[1]))
+    elif mode == "burn":
+        result = _burn(float(rest[0]))
     elif mode == "probe":
         result = _probe(host, float(rest[0]), float(rest[1]))
     elif mode == "latency":
