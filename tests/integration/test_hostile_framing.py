@@ -1,5 +1,6 @@
 """A hostile guest's requests, byte by byte (issue 8): forged headers, smuggling and framing
-tricks, oversized inputs and absolute-form targets, sent raw from the attacker's namespace.
+tricks, oversized inputs, absolute-form targets and log flooding, sent raw from the
+attacker's namespace.
 
 Topology: one compute; `evil` (10.0.0.10) and `peer` (10.0.0.11) on net-a, `victim`
 (10.0.0.10, same CIDR) on net-b of another project. Whatever the request, no answer may
@@ -136,8 +137,16 @@ def forged_cases(net_b: str) -> dict[str, str]:
     }
 
 
+# Lines the edge passes (under its 16 kB buffer) but the agent's parser refuses (aiohttp:
+# 8190 bytes a line).
+PARSER_LIMIT = {
+    "header-9k": req("X-Big: " + "a" * 9000),
+    "uri-9k": req(target=META + "?q=" + "a" * 9000),
+}
+
 # Oversized heads and bodies: refused with a 4xx, whatever the agent could have done.
 OVERSIZED = {
+    **PARSER_LIMIT,
     "header-20k": req("X-Big: " + "a" * 20_000),
     "header-70k": req("X-Big: " + "a" * 70_000),
     "uri-20k": req(target=META + "?q=" + "a" * 20_000),
@@ -240,3 +249,15 @@ def test_absolute_form_for_another_host_is_400(lab):
     for name, response in got.items():
         assert statuses(response) == [400], f"{name}: {response[:400]!r}"
         assert_only_own(lab, name, response)
+
+
+def test_malformed_requests_do_not_flood_the_agent_log(lab):
+    # A guest decides how often these arrive: the agent's log must not grow with them.
+    cases = {f"{kind}-{i}": data for kind, data in PARSER_LIMIT.items() for i in range(100)}
+    before = len(lab.agent_log(1).splitlines())
+    got = send_raw(lab, cases)
+    assert all(statuses(r)[:1] == [400] for r in got.values()), "every one refused"
+    grown = lab.agent_log(1).splitlines()[before:]
+    assert len(grown) <= 30, (
+        f"{len(cases)} bad requests wrote {len(grown)} agent log lines: " + "\n".join(grown[:12])
+    )
