@@ -105,6 +105,15 @@ def test_victim_served_during_32_thread_flood(lab):
     assert_victim_served(lab, records, attack)
 
 
+def test_victim_served_during_32_thread_keepalive_flood(lab):
+    # The same over kept-alive connections: no connection set-up, more requests at the agent.
+    records, attack = victim_during_attack(
+        lab, ("flood", METADATA_IP, "32", "12", "keepalive"), 8, lead=2, gap=0.2
+    )
+    assert attack["requests"] > 100, attack
+    assert_victim_served(lab, records, attack)
+
+
 def test_attacker_and_victim_served_once_the_attacks_stop(lab):
     # Nothing the attacks left behind (held slots, rate-limit state) outlasts them for long.
     for name in ("victim", "evil"):

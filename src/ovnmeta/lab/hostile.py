@@ -9,7 +9,9 @@ opened and prints one JSON document on stdout:
                                     final CRLF, then nothing (connection exhaustion); one
                                     the server closes is opened again
     slowloris HOST N SECONDS GAP    the same, but one more header line every GAP seconds
-    flood HOST THREADS SECONDS      back-to-back GETs, a new connection each
+    flood HOST THREADS SECONDS [keepalive]
+                                    back-to-back GETs, a new connection each (or one
+                                    kept-alive connection per thread)
     burn HOST SECONDS               one busy thread, no requests (a CPU-only neighbour)
     probe HOST SECONDS GAP          the victim: GET meta_data.json every GAP seconds with a
                                     10 s bound; one record per request
@@ -22,6 +24,7 @@ opened and prints one JSON document on stdout:
 from __future__ import annotations
 
 import contextlib
+import http.client
 import json
 import resource
 import selectors
@@ -171,16 +174,32 @@ def _get(host: str, path: str, timeout: float = BOUND_S) -> tuple[int, bytes]:
         return 0, raw
 
 
-def _flood(host: str, threads: int, seconds: float) -> dict[str, Any]:
+def _flood(host: str, threads: int, seconds: float, keepalive: bool) -> dict[str, Any]:
     counts: Counter[int] = Counter()
     lock = threading.Lock()
     end = time.monotonic() + seconds
 
+    def one_keepalive(conn: http.client.HTTPConnection) -> int:
+        try:
+            conn.request("GET", META_PATH)
+            answer = conn.getresponse()
+            answer.read()
+            if answer.will_close:
+                conn.close()  # the next request connects again
+            return answer.status
+        except (OSError, http.client.HTTPException):
+            conn.close()
+            return 0
+
     def run() -> None:
-        while time.monotonic() < end and not STOP.is_set():
-            status, _ = _get(host, META_PATH, timeout=5)
-            with lock:
-                counts[status] += 1
+        conn = http.client.HTTPConnection(host, 80, timeout=5)
+        try:
+            while time.monotonic() < end and not STOP.is_set():
+                status = one_keepalive(conn) if keepalive else _get(host, META_PATH, 5)[0]
+                with lock:
+                    counts[status] += 1
+        finally:
+            conn.close()
 
     workers = [threading.Thread(target=run) for _ in range(threads)]
     for w in workers:
@@ -254,7 +273,7 @@ def main(args: Sequence[str]) -> int:
     elif mode == "slowloris":
         result = _hold(host, int(rest[0]), float(rest[1]), float(rest[2]))
     elif mode == "flood":
-        result = _flood(host, int(rest[0]), float(rest[1]))
+        result = _flood(host, int(rest[0]), float(rest[1]), rest[2:] == ["keepalive"])
     elif mode == "burn":
         result = _burn(float(rest[0]))
     elif mode == "probe":
