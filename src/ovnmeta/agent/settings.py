@@ -95,15 +95,16 @@ class RateLimitSettings:
 
 
 # Used for the values an operator leaves unset once `rate_limit_enabled` is on. Upstream's
-# 10 requests per 10 s would refuse every boot; these let 5 boots per 10 s and 10 per minute
-# through from one address, and still stop a crawl loop within seconds.
+# 10 requests per 10 s would refuse every boot; these let 10 boots per 10 s and 20 per minute
+# through from one address (about 9 requests/s sustained), and still stop a crawl loop
+# (hundreds of requests/s) within a second or two.
 RATE_LIMIT_DEFAULTS = RateLimitSettings(
     rate_limit_enabled=False,  # upstream's default: a drop-in must not start answering 429
     ip_versions=frozenset({4, 6}),
     base_window_duration=60,
-    base_query_rate_limit=10 * BOOT_BURST,
+    base_query_rate_limit=20 * BOOT_BURST,
     burst_window_duration=10,
-    burst_query_rate_limit=5 * BOOT_BURST,
+    burst_query_rate_limit=10 * BOOT_BURST,
 )
 
 

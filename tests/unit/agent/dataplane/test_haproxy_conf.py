@@ -150,8 +150,8 @@ def test_default_rate_limits_let_boots_through(tmp_path):
     rl = settings(tmp_path, rate_limit_enabled=True).rate_limit
     assert rl.ip_versions == frozenset({4, 6})
     # several boots from one address fit in each window
-    assert rl.burst_query_rate_limit >= 5 * BOOT_BURST
-    assert rl.base_query_rate_limit >= 10 * BOOT_BURST
+    assert rl.burst_query_rate_limit >= 10 * BOOT_BURST
+    assert rl.base_query_rate_limit >= 20 * BOOT_BURST
 
 
 VARIANTS = {
