@@ -60,8 +60,8 @@ class ProxySettings:
     max_request_body: int
     # Fairness between networks and guests (proxy/admission.py). Defaults here so that code
     # building ProxySettings by hand keeps working; agent.config uses the same values.
-    in_flight_per_network: int = 32
-    in_flight_per_source: int = 8
+    in_flight_per_network: int = 25
+    in_flight_per_source: int = 4
     queued_per_source: int = 64
     queue_timeout_s: float = 10.0
     guest_log_interval_s: float = 60.0  # one guest-triggered WARNING per source per interval

@@ -158,7 +158,7 @@ def test_missing_config_file_is_one_line(tmp_path):
 def test_fairness_defaults_leave_room_for_a_boot(tmp_path):
     p = load(write(tmp_path, "[DEFAULT]\n")).proxy
     # A cloud-init boot: ~30 requests, one or two at a time; dozens of them on one network.
-    assert (p.in_flight_per_network, p.in_flight_per_source) == (32, 8)
+    assert (p.in_flight_per_network, p.in_flight_per_source) == (25, 4)
     assert (p.queued_per_source, p.queue_timeout_s, p.guest_log_interval_s) == (64, 10.0, 60.0)
     assert p.in_flight_per_source <= p.in_flight_per_network <= p.nova_pool_size
 
@@ -183,7 +183,7 @@ def test_fairness_options_are_read(tmp_path):
         ("in_flight_per_network = 0", "in_flight_per_network"),
         ("in_flight_per_network = -4", "in_flight_per_network"),
         ("in_flight_per_source = 0", "in_flight_per_source"),
-        ("in_flight_per_source = 33", "in_flight_per_source"),  # above the network's 32
+        ("in_flight_per_source = 26", "in_flight_per_source"),  # above the network's 25
         ("queued_per_source = 0", "queued_per_source"),
         ("queue_timeout = 0", "queue_timeout"),
         ("queue_timeout = -1.5", "queue_timeout"),

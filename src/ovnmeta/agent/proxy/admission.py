@@ -71,6 +71,13 @@ class Rejected:
     reason: Reason
     retry_after_s: int = RETRY_AFTER_S
 
+    @property
+    def status(self) -> int:
+        """429 when the guest's own share is full (its address's or its network's: the cause
+        is its own load, as with upstream's rate limit); 503 when the whole agent is (Nova
+        slow or saturated for everyone: the guest did nothing wrong)."""
+        return 503 if self.reason == "agent" else 429
+
 
 Decision = Admitted | Queued | Rejected
 _Source = tuple[NetworkId, str]

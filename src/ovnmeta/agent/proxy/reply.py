@@ -31,14 +31,26 @@ def not_found(network: str) -> Reply:
     return error(404, f"Instance was not found on network {network}.")
 
 
-def unavailable() -> Reply:
-    return error(
-        503, "The remote metadata server is temporarily unavailable. Please try again later."
+def unavailable(retry_after_s: int | None = None) -> Reply:
+    return _retry_after(
+        error(
+            503, "The remote metadata server is temporarily unavailable. Please try again later."
+        ),
+        retry_after_s,
     )
 
 
-def too_many_requests() -> Reply:
-    return error(429, "Too many requests from this instance or network. Please try again later.")
+def too_many_requests(retry_after_s: int) -> Reply:
+    return _retry_after(
+        error(429, "Too many requests from this instance or network. Please try again later."),
+        retry_after_s,
+    )
+
+
+def _retry_after(answer: Reply, seconds: int | None) -> Reply:
+    if seconds is None:
+        return answer
+    return Reply(answer.status, (*answer.headers, ("Retry-After", str(seconds))), answer.body)
 
 
 def bad_request(message: str) -> Reply:

@@ -72,6 +72,11 @@ class ProxyServer:
         self._waiters: dict[admission.Ticket, asyncio.Future[None]] = {}
         self._guest_log = loglimit.LogLimiter(settings.guest_log_interval_s)
 
+    @property
+    def fairness(self) -> admission.Admission:
+        """The slot ledger (read-only use: tests, status)."""
+        return self._admission
+
     async def start(self) -> None:
         s = self._settings
         connector = aiohttp.TCPConnector(
@@ -203,65 +208,53 @@ class ProxyServer:
         try:
             yield None
         finally:
-            for granted in self._admission.release(decision.ticket):
-                waiter = self._waiters.pop(granted)
-                if not waiter.done():
-                    waiter.set_result(None)
+            self._release(decision.ticket)
+
+    def _release(self, ticket: admission.Ticket) -> None:
+        for granted in self._admission.release(ticket):
+            self._waiters.pop(granted).set_result(None)  # the ledger already counts it in
 
     async def _wait(self, queued: admission.Queued) -> admission.Decision:
-        waiter = asyncio.get_running_loop().create_future()
-        self._waiters[queued.ticket] = waiter
+        """Until a slot is granted (Admitted) or the deadline passes (give_up's answer).
+        The ledger, not the future, says who holds a slot: a grant and the timeout can
+        happen in the same loop iteration, and then the slot is ours. (asyncio.wait, not
+        wait_for: on 3.11 wait_for drops a cancellation that meets a completed future.)"""
+        ticket = queued.ticket
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters[ticket] = waiter
         try:
-            await asyncio.wait_for(
-                asyncio.shield(waiter), max(0.0, queued.deadline - time.monotonic())
-            )
-            return admission.Admitted(queued.ticket)
-        except TimeoutError:
-            # Granted in the same loop iteration as the timeout? Then the slot is ours.
-            decision = self._admission.give_up(queued.ticket)
-            if isinstance(decision, admission.Rejected):
-                self._waiters.pop(queued.ticket, None)
-            return decision
-        except asyncio.CancelledError:
-            # The handler was cancelled (shutdown): leave the queue, or hand back the slot.
-            if isinstance(self._admission.give_up(queued.ticket), admission.Admitted):
-                for granted in self._admission.release(queued.ticket):
-                    self._waiters.pop(granted).set_result(None)
-            self._waiters.pop(queued.ticket, None)
+            await asyncio.wait((waiter,), timeout=queued.deadline - time.monotonic())
+        except asyncio.CancelledError:  # the handler is cancelled (shutdown)
+            self._waiters.pop(ticket, None)
+            if isinstance(self._admission.give_up(ticket), admission.Admitted):
+                self._release(ticket)  # granted meanwhile: hand it to the next waiter
             raise
+        self._waiters.pop(ticket, None)  # popped already if it was granted
+        return self._admission.give_up(ticket)
 
     def _refuse(self, guest: request.Guest, rejected: admission.Rejected) -> reply.Reply:
-        # 429 when the guest's own share is what is full (its address's or its network's: the
-        # cause is its own load), 503 when the whole agent is (Nova slow or saturated for
-        # everyone); both say when to come back. See admission.py for why we queue first.
         s, net, ip = self._settings, guest.network, str(guest.address)
-        if rejected.reason == "agent":
-            answer, limit = reply.unavailable(), ("nova_pool_size", s.nova_pool_size)
-        elif rejected.reason == "network":
-            answer, limit = (
-                reply.too_many_requests(),
-                ("in_flight_per_network", s.in_flight_per_network),
-            )
-        else:
-            answer, limit = (
-                reply.too_many_requests(),
-                ("in_flight_per_source", s.in_flight_per_source),
-            )
+        option, limit, held = {
+            "source": ("in_flight_per_source", s.in_flight_per_source, (net, ip)),
+            "network": ("in_flight_per_network", s.in_flight_per_network, (net,)),
+            "agent": ("nova_pool_size", s.nova_pool_size, ()),
+        }[rejected.reason]
         self._warn(
             guest,
             f"refused-{rejected.reason}",
-            "%d for %s on network %s: %s share full (%s = %d; %d of its requests at nova, "
-            "%d waiting)",
-            answer.status,
+            "%d for %s on network %s: %s share full (%s = %d, %d at nova; %d of its waiting)",
+            rejected.status,
             ip,
             net,
             rejected.reason,
-            *limit,
-            self._admission.in_flight(net, ip),
+            option,
+            limit,
+            self._admission.in_flight(*held),
             self._admission.queued(net, ip),
         )
-        headers = (*answer.headers, ("Retry-After", str(rejected.retry_after_s)))
-        return reply.Reply(answer.status, headers, answer.body)
+        if rejected.status == 429:
+            return reply.too_many_requests(rejected.retry_after_s)
+        return reply.unavailable(rejected.retry_after_s)
 
     def _warn(
         self, guest: request.Guest, kind: str, msg: str, *args: object, level: int = logging.WARNING

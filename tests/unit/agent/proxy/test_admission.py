@@ -171,3 +171,10 @@ def test_ledger_empties_when_the_load_is_gone():
         admitted.extend(adm.release(admitted.pop(0)))
     assert (adm.in_flight(), adm.queued()) == (0, 0)
     assert not adm._running_net and not adm._running_src and not adm._waiting  # no leak
+
+
+@pytest.mark.parametrize(
+    ("reason", "status"), [("source", 429), ("network", 429), ("agent", 503)], ids=str
+)
+def test_own_share_full_is_429_agent_full_is_503(reason, status):
+    assert Rejected(reason).status == status

@@ -41,6 +41,8 @@ class FakeNova:
         self.seen = []
         self.port = 0
         self.runner = None
+        self.gate = asyncio.Event()  # "/hold" answers once it is set
+        self.holding = 0  # "/hold" requests at Nova right now
 
     async def handle(self, req):
         body = await req.read()
@@ -49,6 +51,12 @@ class FakeNova:
             return web.Response(status=int(req.path.rsplit("/", 1)[1]), text="x")
         if req.path == "/slow":
             await asyncio.sleep(0.3)
+        if req.path == "/hold":
+            self.holding += 1
+            try:
+                await self.gate.wait()
+            finally:
+                self.holding -= 1
         if req.path == "/gzip":
             return web.Response(
                 body=gzip.compress(b"#cloud-config\n"), headers={"Content-Encoding": "gzip"}
