@@ -198,11 +198,14 @@ def main() -> int:
         if enable_rate_limiting(lab):
             quiet, _, loud, flood = flood_rounds(lab, burn=False)
             q50, f50 = pct(quiet["ms"], 0.5), pct(loud["ms"], 0.5)
+            # The victim's own requests count against its own limit: its failures are shown.
             row(
                 "victim p50, same flood, [metadata_rate_limiting] enabled (defaults)",
-                f"{f50:.2f} ms (x{f50 / q50:.1f})",
+                f"{f50:.2f} ms (x{f50 / q50:.1f})" if loud["ms"] else "no answer",
                 "<= 2x quiet",
-                f"quiet {q50:.2f} ms; flood {flood['requests'] / flood['s']:.0f} req/s, "
+                f"quiet {q50:.2f} ms; victim failed {loud['failed']} flooded, "
+                f"{quiet['failed']} quiet (of {len(loud['ms']) + loud['failed']} each); "
+                f"flood {flood['requests'] / flood['s']:.0f} req/s, "
                 f"answers by status: {dict(flood['status'])}",
             )
         else:
