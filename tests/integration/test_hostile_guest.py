@@ -1,7 +1,8 @@
 """A hostile guest against its neighbours (issue 8): connection exhaustion that re-opens
-what the edge closes, slowloris, and a keep-alive request flood from one guest, while a guest
-of another project on the same compute keeps reading its own metadata. (One-shot idle
-connections and the new-connection flood: test_hostile_connections.py, test_hostile_fairness.py.)
+what the edge closes, slowloris, slow request bodies and a keep-alive request flood from one
+guest, while a guest of another project on the same compute keeps reading its own metadata.
+(One-shot idle connections and the new-connection flood: test_hostile_connections.py and
+test_hostile_fairness.py.)
 
 Topology: one compute, one edge haproxy and one agent for both networks; `evil` on net-a,
 `victim` on net-b of another project with the same CIDR (same address). The attacks run as
@@ -95,6 +96,14 @@ def test_victim_served_during_slowloris(lab):
     # 1,500 connections trickling one header line every 2 s: never idle, never complete.
     records, attack = victim_during_attack(lab, ("slowloris", METADATA_IP, "1500", "16", "2"), 10)
     assert attack["opened"] >= 1500 > OLD_GLOBAL_MAXCONN
+    assert_victim_served(lab, records, attack)
+
+
+def test_victim_served_during_slow_body_posts(lab):
+    # Complete password POST heads (past the header timeout's reach) whose 100 kB bodies
+    # arrive a byte every 2 s: each one the edge lets through is a request at the agent.
+    records, attack = victim_during_attack(lab, ("slowbody", METADATA_IP, "1500", "16", "2"), 10)
+    assert attack["opened"] >= 1500
     assert_victim_served(lab, records, attack)
 
 

