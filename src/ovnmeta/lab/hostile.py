@@ -18,7 +18,7 @@ opened and prints one JSON document on stdout:
     probe HOST SECONDS GAP          the victim: GET meta_data.json every GAP seconds with a
                                     10 s bound; one record per request
     latency HOST N                  N sequential GETs of meta_data.json, a new connection each:
-                                    {"ms": [...answered], "failed": n}
+                                    {"ms": [...answered], "failed": n, "failures": {status: n}}
     raw HOST TIMEOUT                JSON list of {"name", "data"} on stdin (latin-1 text):
                                     send each on its own connection, return what came back
 """
@@ -246,15 +246,15 @@ def _probe(host: str, seconds: float, gap: float) -> list[dict[str, Any]]:
 
 
 def _latency(host: str, n: int) -> dict[str, Any]:
-    ms, failed = [], 0
+    ms, failures = [], Counter()
     for _ in range(n):
         t0 = time.perf_counter()
         status, _ = _get(host, META_PATH)
         if status == 200:
             ms.append(round((time.perf_counter() - t0) * 1000, 3))
         else:
-            failed += 1
-    return {"ms": ms, "failed": failed}
+            failures[str(status)] += 1
+    return {"ms": ms, "failed": sum(failures.values()), "failures": dict(failures)}
 
 
 def _raw(host: str, timeout: float, cases: Sequence[dict[str, str]]) -> list[dict[str, str]]:
