@@ -108,8 +108,8 @@ def test_victim_served_during_slow_body_posts(lab):
 
 
 def test_victim_served_during_32_thread_keepalive_flood(lab):
-    # Requests kept alive on 32 connections: under every connection limit, so only the
-    # agent's fairness protects the victim (the new-connection flood is in
+    # Requests kept alive on 32 connections: within the edge's per-source connection cap, so
+    # the agent's fairness is what protects the victim (the new-connection flood is in
     # test_hostile_fairness.py).
     records, attack = victim_during_attack(
         lab, ("flood", METADATA_IP, "32", "12", "keepalive"), 8, lead=2, gap=0.2
