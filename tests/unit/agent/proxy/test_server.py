@@ -273,3 +273,25 @@ def test_nova_restart_costs_no_request(tmp_path):
                 assert r.status == 200
 
     run(go())
+
+
+def test_unparsable_requests_log_one_line_per_interval_without_traceback(tmp_path, caplog):
+    """Header lines over aiohttp's limit get 400; a guest sending them must not write the log."""
+
+    async def go():
+        async with stack(tmp_path) as (_client, nova, _seen):
+            for _ in range(50):
+                reader, writer = await asyncio.open_unix_connection(
+                    str(tmp_path / "metadata_proxy")
+                )
+                writer.write(b"GET / HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"a" * 9000 + b"\r\n\r\n")
+                await writer.drain()
+                assert (await reader.readline()).split()[1] == b"400"
+                writer.close()
+            assert nova.seen == []
+
+    with caplog.at_level(logging.DEBUG):
+        run(go())
+    parser = [r for r in caplog.records if r.name.endswith(".parser")]
+    assert len(parser) == 1 and parser[0].levelno == logging.WARNING
+    assert parser[0].exc_info is None and "could not read" in parser[0].getMessage()
