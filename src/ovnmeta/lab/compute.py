@@ -73,7 +73,7 @@ def start_ovs(lab_dir: Path, topo: Topology, cmp: Compute) -> None:
         ".",
         f"external_ids:system-id={cmp.chassis}",
         f"external_ids:hostname={cmp.chassis}",
-        f"external_ids:ovn-remote={topo.remotes('sb')}",
+        f"external_ids:ovn-remote={topo.sb_client_remotes()}",
         "external_ids:ovn-encap-type=geneve",
         f"external_ids:ovn-encap-ip={cmp.ip}",
         "external_ids:ovn-bridge=br-int",

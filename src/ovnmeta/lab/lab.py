@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ovnmeta.core.errors import DependencyError, UsageError
-from ovnmeta.lab import central, compute, instance, logical, netns, services
+from ovnmeta.lab import central, compute, instance, logical, netns, relay, services
 from ovnmeta.lab.addressing import allocate, mac_for, plan_subnets
 from ovnmeta.lab.proc import alive, cmdline, owned_pid, run, stop, wait_until
 from ovnmeta.lab.state import InstanceRecord, LabState, NetworkRecord, load, save
@@ -99,15 +99,21 @@ class Lab:
 
     def topology(self, st: LabState | None = None) -> Topology:
         st = st or self.state()
-        return plan(st.prefix, st.controllers, st.computes)
+        return plan(st.prefix, st.controllers, st.computes, st.sb_relays)
 
     def northbound(self, st: LabState | None = None) -> logical.Northbound:
         return logical.Northbound(self.dir, self.topology(st))
 
     # --- up / down ---------------------------------------------------------------------
 
-    def up(self, controllers: int = 1, computes: int = 1, progress: Progress = _quiet) -> LabState:
-        topo = plan(self.prefix, controllers, computes)
+    def up(
+        self,
+        controllers: int = 1,
+        computes: int = 1,
+        progress: Progress = _quiet,
+        sb_relays: int = 0,
+    ) -> LabState:
+        topo = plan(self.prefix, controllers, computes, sb_relays)
         if os.geteuid() != 0:
             raise UsageError("the lab needs root (network namespaces, OVS datapath)")
         check_programs()
@@ -121,7 +127,12 @@ class Lab:
             if old or self.dir.exists() or self._leftover_namespaces():
                 progress("cleaning up what a previous run left behind")
                 self._teardown()
-            st = LabState(prefix=self.prefix, controllers=controllers, computes=computes)
+            st = LabState(
+                prefix=self.prefix,
+                controllers=controllers,
+                computes=computes,
+                sb_relays=sb_relays,
+            )
             self.dir.mkdir(parents=True)
             # A private mount, so the computes' persistent mount namespaces can live in it.
             run(["mount", "--bind", str(self.dir), str(self.dir)])
@@ -149,8 +160,9 @@ class Lab:
             (
                 "central",
                 f"step 2/4: OVN central ({len(topo.controllers)} controller"
-                f"{'s, RAFT' if len(topo.controllers) > 1 else ''})",
-                lambda: central.bring_up(self.dir, topo, pool),
+                f"{'s, RAFT' if len(topo.controllers) > 1 else ''}"
+                f"{f', {len(topo.relays)} SB relays' if topo.relays else ''})",
+                lambda: (central.bring_up(self.dir, topo, pool), relay.bring_up(self.dir, topo)),
             ),
             (
                 "ovn-controller",
@@ -477,6 +489,22 @@ class Lab:
         topo = self.topology()
         ctl = next(c for c in topo.controllers if c.name == ctl_name)
         central.start_db(self.dir, ctl, central.NB if db == "nb" else central.SB)
+
+    def relay_pid(self, ref: str | int) -> int | None:
+        topo = self.topology()
+        return relay.pid(self.dir, topo.relay(ref))
+
+    def stop_relay(self, ref: str | int, sig: int = signal.SIGKILL) -> None:
+        pid = self.relay_pid(ref)
+        if pid is not None:
+            os.kill(pid, sig)
+            wait_until("the SB relay to exit", lambda: not alive(pid), timeout=15)
+
+    def start_relay(self, ref: str | int) -> None:
+        topo = self.topology()
+        r = topo.relay(ref)
+        relay.start(self.dir, topo, r)
+        wait_until(f"SB relay {r.name} to sync", lambda: relay.serving(self.dir, r), timeout=30)
 
     def leader(self, db: str) -> str | None:
         """Name of the controller whose member of `db` is the RAFT leader."""

@@ -164,10 +164,16 @@ def agent_log(lab_dir: Path, cmp: Compute) -> Path:
 
 def compute_params(lab_dir: Path, topo: Topology, cmp: Compute, secret: str) -> dict:
     state = agent_dir(lab_dir, cmp)
+    # With relays the agent, like ovn-controller, talks to them only (never the members).
+    sb: dict = (
+        {"ovn_sb_connection": [r.remote() for r in topo.relays]}
+        if topo.relays
+        else {"controller_ips": [c.ip for c in topo.controllers]}
+    )
     return {
         "shared_secret": secret,
         "agent": {
-            "controller_ips": [c.ip for c in topo.controllers],
+            **sb,
             "metadata_host": topo.controllers[0].ip,
             "metadata_port": API_PORT,
             "state_path": str(state),

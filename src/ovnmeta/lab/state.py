@@ -47,6 +47,7 @@ class LabState:
     controllers: int
     computes: int
     phase: str = "building"  # building -> up
+    sb_relays: int = 0
     networks: dict[str, NetworkRecord] = field(default_factory=dict)
     instances: dict[str, InstanceRecord] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)

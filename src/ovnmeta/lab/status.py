@@ -3,7 +3,7 @@
 import json
 from typing import Any
 
-from ovnmeta.lab import central, compute, services
+from ovnmeta.lab import central, compute, relay, services
 from ovnmeta.lab.lab import Lab
 from ovnmeta.lab.proc import alive, owned_pid
 
@@ -34,6 +34,7 @@ def collect(lab: Lab) -> dict[str, Any]:
         api_pid = owned_pid(services.api_pidfile(lab.dir, ctl), marker)
         api_health = f"listening {ctl.ip}:{services.API_PORT}" if api_pid else "down"
         daemons.append({"name": "metadata-api", "pid": api_pid, "health": api_health})
+        daemons += _relay_daemons(lab, [r for r in topo.relays if r.host == ctl])
         nodes.append(
             {
                 "name": ctl.name,
@@ -67,6 +68,8 @@ def collect(lab: Lab) -> dict[str, Any]:
         "dir": str(lab.dir),
         "nb": central.unix_remotes(lab.dir, topo, central.NB),
         "sb": central.unix_remotes(lab.dir, topo, central.SB),
+        # what ovn-controller and the agents use, when it is not the members: the relays
+        "sb_clients": topo.sb_client_remotes() if topo.relays else None,
         "timings": st.timings,
         "nodes": nodes,
         "networks": [
@@ -95,6 +98,18 @@ def collect(lab: Lab) -> dict[str, Any]:
             for v in st.instances.values()
         ],
     }
+
+
+def _relay_daemons(lab: Lab, relays: list) -> list[dict[str, Any]]:
+    out = []
+    for r in relays:
+        pid = relay.pid(lab.dir, r)
+        health = "down"
+        if pid is not None:
+            state = "serving" if relay.serving(lab.dir, r) else "not synced"
+            health = f"SB relay, {state}, {r.remote()}"
+        out.append({"name": f"ovsdb-server-{r.name}", "pid": pid, "health": health})
+    return out
 
 
 def _agent_daemons(lab: Lab, cmp: compute.Compute) -> list[dict[str, Any]]:
@@ -162,4 +177,6 @@ def render(report: dict[str, Any]) -> str:
         out += [_table(rows), ""]
     out.append(f"export OVN_NB_DB={report['nb']}")
     out.append(f"export OVN_SB_DB={report['sb']}")
+    if report.get("sb_clients"):
+        out.append(f"# ovn-controller and agents: {report['sb_clients']}")
     return "\n".join(out)
