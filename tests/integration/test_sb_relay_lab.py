@@ -14,7 +14,7 @@ import pytest
 from ovnmeta.lab import services
 from ovnmeta.lab.lab import Lab
 from ovnmeta.lab.proc import wait_until
-from ovnmeta.lab.topology import SB_CLIENT_PORT, plan
+from ovnmeta.lab.topology import SB_CLIENT_PORT
 
 from .labkit import POLLER, running_lab, wait_metadata
 
@@ -60,18 +60,6 @@ def chassis_private_ids(lab: Lab) -> str:
     return lab.northbound().sbctl(
         "--bare", "--columns=external_ids", "find", "Chassis_Private", f"name={chassis}"
     )
-
-
-def test_the_topology_puts_relays_on_the_controllers():
-    topo = plan("x", 3, 1, sb_relays=4)
-    assert [(r.name, r.host.name, r.port) for r in topo.relays] == [
-        ("sbr1", "ctl1", 6651),
-        ("sbr2", "ctl2", 6652),
-        ("sbr3", "ctl3", 6653),
-        ("sbr4", "ctl1", 6654),
-    ]
-    assert topo.sb_client_remotes() == ",".join(r.remote() for r in topo.relays)
-    assert plan("x", 1, 1).sb_client_remotes() == "tcp:10.255.0.11:6642"
 
 
 def test_metadata_end_to_end_through_relays(lab):

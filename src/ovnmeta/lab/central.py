@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from ovnmeta.lab import netns
+from ovnmeta.lab import netns, pki
 from ovnmeta.lab.proc import daemon_flags, owned_pid, run, wait_until
 from ovnmeta.lab.topology import NB_CLIENT_PORT, SB_CLIENT_PORT, Controller, Topology
 
@@ -92,7 +92,8 @@ def start_db(lab_dir: Path, ctl: Controller, db: Database) -> None:
             "ovsdb-server",
             str(f["db"]),
             f"--remote=punix:{f['sock']}",
-            f"--remote=ptcp:{db.client_port}:{ctl.ip}",
+            f"--remote=p{ctl.scheme}:{db.client_port}:{ctl.ip}",
+            *pki.flags(lab_dir, ctl.name),
             *daemon_flags(f["pid"], f["log"], f["ctl"]),
         ],
         netns=ctl.netns,
@@ -127,6 +128,7 @@ def start_northd(lab_dir: Path, topo: Topology, ctl: Controller) -> None:
             "ovn-northd",
             f"--ovnnb-db={topo.remotes('nb')}",
             f"--ovnsb-db={topo.remotes('sb')}",
+            *pki.flags(lab_dir, ctl.name),
             *daemon_flags(d / "ovn-northd.pid", d / "ovn-northd.log", d / "ovn-northd.ctl"),
         ],
         netns=ctl.netns,

@@ -4,7 +4,7 @@ all inside the node's namespace, with the encap IP on br-phy (lab-recipe 11.2-11
 from collections.abc import Sequence
 from pathlib import Path
 
-from ovnmeta.lab import netns
+from ovnmeta.lab import netns, pki
 from ovnmeta.lab.proc import daemon_flags, owned_pid, run
 from ovnmeta.lab.topology import Compute, Topology
 
@@ -179,6 +179,7 @@ def start_ovn_controller(lab_dir: Path, cmp: Compute) -> None:
         [
             "ovn-controller",
             f"unix:{db_sock(lab_dir, cmp)}",
+            *pki.flags(lab_dir, cmp.name),  # its SB remotes are ssl: in an SSL lab
             *daemon_flags(d / "ovn" / "ovn-controller.pid", d / "log" / "ovn-controller.log"),
         ],
         netns=cmp.netns,

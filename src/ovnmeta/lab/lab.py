@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ovnmeta.core.errors import DependencyError, UsageError
-from ovnmeta.lab import central, compute, instance, logical, netns, relay, services
+from ovnmeta.lab import central, compute, instance, logical, netns, pki, relay, services
 from ovnmeta.lab.addressing import allocate, mac_for, plan_subnets
 from ovnmeta.lab.proc import alive, cmdline, owned_pid, run, stop, wait_until
 from ovnmeta.lab.state import InstanceRecord, LabState, NetworkRecord, load, save
@@ -99,7 +99,7 @@ class Lab:
 
     def topology(self, st: LabState | None = None) -> Topology:
         st = st or self.state()
-        return plan(st.prefix, st.controllers, st.computes, st.sb_relays)
+        return plan(st.prefix, st.controllers, st.computes, st.sb_relays, st.ssl)
 
     def northbound(self, st: LabState | None = None) -> logical.Northbound:
         return logical.Northbound(self.dir, self.topology(st))
@@ -112,8 +112,9 @@ class Lab:
         computes: int = 1,
         progress: Progress = _quiet,
         sb_relays: int = 0,
+        ssl: bool = False,
     ) -> LabState:
-        topo = plan(self.prefix, controllers, computes, sb_relays)
+        topo = plan(self.prefix, controllers, computes, sb_relays, ssl)
         if os.geteuid() != 0:
             raise UsageError("the lab needs root (network namespaces, OVS datapath)")
         check_programs()
@@ -132,6 +133,7 @@ class Lab:
                 controllers=controllers,
                 computes=computes,
                 sb_relays=sb_relays,
+                ssl=ssl,
             )
             self.dir.mkdir(parents=True)
             # A private mount, so the computes' persistent mount namespaces can live in it.
@@ -152,6 +154,11 @@ class Lab:
         t0 = time.monotonic()
         steps = [
             ("underlay", "underlay and node namespaces", lambda: self._build_nodes(topo, pool)),
+            *(
+                [("pki", "a CA and a certificate per node (--ssl)", lambda: self._issue(topo))]
+                if topo.ssl
+                else []
+            ),
             (
                 "ovs",
                 "step 1/4: Open vSwitch on computes",
@@ -184,6 +191,11 @@ class Lab:
                 progress(f"{label}: done in {st.timings[key]:.2f} s")
         instance.write_dhcp_script(self.dir)
         st.timings["up"] = round(time.monotonic() - t0, 3)
+
+    def _issue(self, topo: Topology) -> None:
+        pki.init(self.dir)
+        for node in (*topo.controllers, *topo.computes):
+            pki.issue(self.dir, node.name)
 
     def _build_nodes(self, topo: Topology, pool: ThreadPoolExecutor) -> None:
         ul = topo.underlay_netns

@@ -8,6 +8,7 @@ cluster, so the agents' registration and heartbeat writes reach the leader throu
 
 from pathlib import Path
 
+from ovnmeta.lab import pki
 from ovnmeta.lab.central import node_dir
 from ovnmeta.lab.proc import daemon_flags, owned_pid, run, wait_until
 from ovnmeta.lab.topology import Relay, Topology
@@ -30,7 +31,8 @@ def start(lab_dir: Path, topo: Topology, relay: Relay) -> None:
         [
             "ovsdb-server",
             f"--remote=punix:{f['sock']}",
-            f"--remote=ptcp:{relay.port}:{relay.host.ip}",
+            f"--remote=p{relay.host.scheme}:{relay.port}:{relay.host.ip}",
+            *pki.flags(lab_dir, relay.host.name),  # also for its own link to the members
             *daemon_flags(f["pid"], f["log"], f["ctl"]),
             f"relay:OVN_Southbound:{topo.remotes('sb')}",
         ],

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from ovnmeta.core.errors import LabError
-from ovnmeta.lab import compute
+from ovnmeta.lab import compute, pki
 from ovnmeta.lab.addressing import MTU, plan_subnets
 from ovnmeta.lab.proc import alive, owned_pid, read_pid, run, spawn, wait_until
 from ovnmeta.lab.state import InstanceRecord, NetworkRecord
@@ -170,6 +170,13 @@ def compute_params(lab_dir: Path, topo: Topology, cmp: Compute, secret: str) -> 
         if topo.relays
         else {"controller_ips": [c.ip for c in topo.controllers]}
     )
+    if topo.ssl:  # its own key and certificate; controller_ips then become ssl: remotes
+        tls = pki.node_files(lab_dir, cmp.name)
+        sb |= {
+            "ovn_sb_private_key": str(tls["key"]),
+            "ovn_sb_certificate": str(tls["cert"]),
+            "ovn_sb_ca_cert": str(tls["ca"]),
+        }
     return {
         "shared_secret": secret,
         "agent": {

@@ -48,6 +48,7 @@ class LabState:
     computes: int
     phase: str = "building"  # building -> up
     sb_relays: int = 0
+    ssl: bool = False
     networks: dict[str, NetworkRecord] = field(default_factory=dict)
     instances: dict[str, InstanceRecord] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)

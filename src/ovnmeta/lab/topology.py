@@ -40,12 +40,13 @@ class Controller:
     netns: str  # <prefix>-ctl1
     ip: str
     mac: str
+    scheme: str = "tcp"  # of the client remotes: "ssl" with `lab up --ssl` (RAFT stays tcp)
 
     def nb_remote(self) -> str:
-        return f"tcp:{self.ip}:{NB_CLIENT_PORT}"
+        return f"{self.scheme}:{self.ip}:{NB_CLIENT_PORT}"
 
     def sb_remote(self) -> str:
-        return f"tcp:{self.ip}:{SB_CLIENT_PORT}"
+        return f"{self.scheme}:{self.ip}:{SB_CLIENT_PORT}"
 
     def raft_address(self, db: str) -> str:
         return f"tcp:{self.ip}:{NB_RAFT_PORT if db == 'nb' else SB_RAFT_PORT}"
@@ -63,7 +64,7 @@ class Relay:
     port: int
 
     def remote(self) -> str:
-        return f"tcp:{self.host.ip}:{self.port}"
+        return f"{self.host.scheme}:{self.host.ip}:{self.port}"
 
 
 @dataclass(frozen=True)
@@ -83,13 +84,14 @@ class Topology:
     controllers: tuple[Controller, ...]
     computes: tuple[Compute, ...]
     relays: tuple[Relay, ...] = ()
+    ssl: bool = False
 
     @property
     def underlay_netns(self) -> str:
         return f"{self.prefix}-underlay"
 
     def remotes(self, db: str) -> str:
-        """Comma-separated TCP client remotes of every member of `db` ('nb' or 'sb')."""
+        """Comma-separated client remotes (tcp: or ssl:) of every member of `db` ('nb'/'sb')."""
         return ",".join(c.nb_remote() if db == "nb" else c.sb_remote() for c in self.controllers)
 
     def sb_client_remotes(self) -> str:
@@ -123,7 +125,13 @@ class Topology:
         )
 
 
-def plan(prefix: str, controllers: int = 1, computes: int = 1, sb_relays: int = 0) -> Topology:
+def plan(
+    prefix: str,
+    controllers: int = 1,
+    computes: int = 1,
+    sb_relays: int = 0,
+    ssl: bool = False,
+) -> Topology:
     validate_prefix(prefix)
     if controllers not in (1, 3):
         raise UsageError(f"--controllers must be 1 or 3, not {controllers}")
@@ -138,6 +146,7 @@ def plan(prefix: str, controllers: int = 1, computes: int = 1, sb_relays: int = 
             netns=f"{prefix}-ctl{i}",
             ip=f"10.255.0.{10 + i}",
             mac=f"02:ff:00:00:00:{10 + i:02x}",
+            scheme="ssl" if ssl else "tcp",
         )
         for i in range(1, controllers + 1)
     )
@@ -163,7 +172,7 @@ def plan(prefix: str, controllers: int = 1, computes: int = 1, sb_relays: int = 
         )
         for i in range(1, sb_relays + 1)
     )
-    return Topology(prefix=prefix, controllers=ctls, computes=cmps, relays=relays)
+    return Topology(prefix=prefix, controllers=ctls, computes=cmps, relays=relays, ssl=ssl)
 
 
 def instance_netns(prefix: str, vm: str) -> str:

@@ -19,7 +19,10 @@ condition change is in flight (python-ovs would mark a second one acked with the
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import socket
+import ssl
 from collections.abc import Callable
 from typing import Any
 
@@ -178,8 +181,20 @@ class SbIdl(connection.OvsdbIdl):
             self._sink(changes.NbCfgChanged(row.nb_cfg))
 
 
+class _NoSchemaRetryNoise(logging.Filter):
+    """ovsdbapp logs each failed schema fetch at INFO with a bare errno; the agent's retry
+    loop logs the first failure once, with the reason (the TLS error for ssl: remotes)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Could not retrieve schema")
+
+
+_SCHEMA_FILTER = _NoSchemaRetryNoise()
+
+
 class SbClient:
     def __init__(self, settings: SbSettings, own: str, sink: Sink) -> None:
+        logging.getLogger(idlutils.__name__).addFilter(_SCHEMA_FILTER)  # a set: idempotent
         self._settings = settings
         self._own = own
         self._sink = sink
@@ -219,8 +234,25 @@ class SbClient:
             )
             self._api = api_class(conn)
         except Exception as exc:
+            # python-ovs reduces a failed TLS handshake to an errno ("Transport endpoint is
+            # not connected"): ask OpenSSL what went wrong, so the one line logged says it.
+            problem = self._tls_problem()
+            if problem is not None:
+                raise SbError(f"ovn_sb_connection {problem}") from exc
             raise SbError(f"ovn_sb_connection {remote}: cannot connect: {exc}") from exc
         logger.info("connected to the southbound database (%s)", remote)
+
+    def _tls_problem(self) -> str | None:
+        s = self._settings
+        for r in s.ovn_sb_connection:
+            if r.scheme != "ssl":
+                continue
+            problem = tls_problem(
+                r.target, s.ovn_sb_private_key, s.ovn_sb_certificate, s.ovn_sb_ca_cert
+            )
+            if problem is not None:
+                return f"{r}: {problem}"
+        return None
 
     def close(self) -> None:
         if self._api is not None:
@@ -288,3 +320,38 @@ class SbClient:
         if self._api is None:
             raise SbError("southbound: not connected")
         return self._api
+
+
+def tls_problem(target: str, key: str, cert: str, ca: str, timeout: float = 3.0) -> str | None:
+    """Why a TLS session with `host:port` fails, in OpenSSL's words; None when it works or
+    when the failure is not TLS (unreachable: the caller's own error says that)."""
+    host, _, port = target.rpartition(":")
+    host = host.strip("[]")
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # as python-ovs: CA-verified, no hostname
+    ctx.check_hostname = False
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        ctx.load_verify_locations(ca)
+        ctx.load_cert_chain(cert, key)
+    except (OSError, ssl.SSLError) as exc:
+        return f"cannot load the TLS files (key {key}, certificate {cert}, CA {ca}): {exc}"
+    try:
+        with (
+            socket.create_connection((host, int(port)), timeout) as raw,
+            ctx.wrap_socket(raw) as tls,
+            contextlib.suppress(TimeoutError),
+        ):
+            # With TLS 1.3 the server checks our certificate after the handshake; its alert
+            # comes with the first read. An OVSDB server then waits for us: a timeout is fine.
+            tls.settimeout(0.5)
+            tls.recv(1)
+    except ssl.SSLCertVerificationError as exc:
+        return f"TLS: the server's certificate does not verify with CA {ca}: {exc.verify_message}"
+    except ssl.SSLError as exc:
+        reason = (exc.reason or str(exc)).lower().replace("_", " ")
+        if "alert" in reason:
+            return f"TLS: the server rejected our certificate {cert} ({reason})"
+        return f"TLS: {reason}"
+    except OSError:
+        return None
+    return None
