@@ -25,7 +25,7 @@ from typing import Any
 
 EXIT_HEALTHY = 0
 EXIT_UNHEALTHY = 1
-MAX_STATUS_AGE_S = 30.0  # the agent rewrites the file every 5 s (agent.STATUS_HEARTBEAT_S)
+MAX_STATUS_AGE_S = 30.0  # the agent rewrites the file every 5 s (agent.status.HEARTBEAT_S)
 
 
 @dataclass(frozen=True, slots=True)

@@ -178,7 +178,7 @@ class Agent:
         await self.tasks.cancel()
         await self.sb.close()
         await self._dp.close()
-        self.status_file.write_now()
+        await self.status_file.write_final()
 
     def _identity_changed(self, identity: Identity) -> None:
         self.sb.identity_changed(identity)
@@ -267,7 +267,9 @@ class Agent:
 
 @contextlib.contextmanager
 def _captured_signals(handler: Callable[[signal.Signals], None]) -> Iterator[None]:
-    """SIGTERM and SIGINT go to `handler` while the agent runs (uvicorn's capture_signals)."""
+    """SIGTERM and SIGINT go to `handler` while the agent runs, the previous handlers come
+    back afterwards (uvicorn's capture_signals; unlike uvicorn, the signal is not re-raised:
+    a drained stop is a clean exit, status 0)."""
     loop = asyncio.get_running_loop()
     sigs = (signal.SIGTERM, signal.SIGINT)
     for sig in sigs:

@@ -8,6 +8,7 @@ The file is `Status` as JSON, keys in field order (`agent_pid`, `updated_at`, `c
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
 import logging
@@ -81,11 +82,17 @@ class Keeper:
         self._snapshot = snapshot
         self._sleep = sleep
         self._dirty = asyncio.Event()
+        self._inflight: asyncio.Future[None] | None = None
 
     def touch(self) -> None:
         self._dirty.set()
 
-    def write_now(self) -> None:
+    async def write_final(self) -> None:
+        """The last word, after `run` was cancelled: a write still running in its thread
+        finishes first, so it cannot replace this one with an older snapshot."""
+        if self._inflight is not None:
+            with contextlib.suppress(OSError):
+                await self._inflight
         write(self.path, self._snapshot())
 
     async def run(self) -> None:
@@ -94,8 +101,9 @@ class Keeper:
             await self._dirty_or_heartbeat()
             self._dirty.clear()
             snapshot = self._snapshot()  # on the loop: the agent's dicts cannot change under it
+            self._inflight = asyncio.ensure_future(asyncio.to_thread(write, self.path, snapshot))
             try:
-                await asyncio.to_thread(write, self.path, snapshot)
+                await asyncio.shield(self._inflight)
             except OSError as exc:  # a full disk must not end the heartbeat for good
                 if not failed:
                     logger.warning("cannot write the status file: %s (retrying)", exc)

@@ -45,3 +45,42 @@ def test_table_lists_networks_and_liveness(tmp_path):
 def test_missing_status_file_is_one_line(tmp_path):
     with pytest.raises(UsageError, match="no status file"):
         status.load(str(tmp_path / "none.json"))
+
+
+def test_status_record_writes_the_file_readers_expect(tmp_path):
+    record = status.Status(
+        agent_pid=1,
+        updated_at=1.5,
+        chassis="ch1",
+        bridge="br-int",
+        agent_id="id",
+        sb="connected",
+        sb_since=1.0,
+        registered=True,
+        sb_cfg=4,
+        edge_pid=None,
+        socket="/x/metadata_proxy",
+        networks=(
+            status.NetworkStatus(
+                network=NET,
+                namespace=f"ovnmeta-{NET}",
+                veth=("tapf3dc8112-20", "tapf3dc8112-21"),
+                iface_id="mp1",
+                mac="fa:16:3e:00:00:02",
+                addresses=("10.0.0.2/24", "169.254.169.254/32"),
+                served=True,
+                failing=0,
+            ),
+        ),
+        failing=(),
+    )
+    path = tmp_path / "ovnmeta" / "status.json"
+    status.write(str(path), record)
+    expected = {**SAMPLE, "updated_at": 1.5, "sb_since": 1.0}
+    assert status.load(str(path)) == expected
+    assert list(status.load(str(path))) == [
+        "agent_pid", "updated_at", "chassis", "bridge", "agent_id", "sb", "sb_since",
+        "registered", "sb_cfg", "edge_pid", "socket", "networks", "failing",
+    ]  # fmt: skip
+    with pytest.raises(AttributeError):
+        record.sb = "disconnected"  # frozen
