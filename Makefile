@@ -31,3 +31,4 @@ clean:
 bench: setup
 	$(BIN)/python bench/lab_bench.py
 	$(BIN)/python bench/agent_bench.py 200
+	$(BIN)/python bench/sb_scale_bench.py 2000
