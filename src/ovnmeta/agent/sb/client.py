@@ -62,7 +62,7 @@ Sink = Callable[[changes.Change], None]
 _DYNAMIC = ("Port_Binding", "Datapath_Binding")  # conditions that follow the local ports
 
 
-def interest_own(chassis: str | None) -> ChassisId | None:
+def _chassis_id(chassis: str | None) -> ChassisId | None:
     return ChassisId(chassis) if chassis else None
 
 
@@ -111,7 +111,7 @@ class SbIdl(connection.OvsdbIdl):
         )
 
     def _rebuild_interest(self) -> None:
-        own = interest_own(self._chassis)
+        own = _chassis_id(self._chassis)
         self._local.reset(
             (
                 (str(r.uuid), rows.to_port(events.port_row(r)))
@@ -161,20 +161,24 @@ class SbIdl(connection.OvsdbIdl):
         if table == "Port_Binding":
             change = events.port_change(event, row)
             # Always, the dump included: the conditions follow the local ports.
-            self._local.apply(change, interest_own(self._chassis))
+            self._local.apply(change, _chassis_id(self._chassis))
             if self.state == self.IDL_S_MONITORING and not self._snapshot_due:
                 self._sink(change)
             return
-        if self.state != self.IDL_S_MONITORING or self._snapshot_due:
+        forward = self.state == self.IDL_S_MONITORING and not self._snapshot_due
+        if table == "Chassis" and row.name == self._own:
+            uuid = None if event == events.ROW_DELETE else str(row.uuid)
+            if uuid != self._chassis:
+                # Always too: locality (so the conditions) is relative to our chassis UUID.
+                self._chassis = uuid
+                self._rebuild_interest()
+                if forward:
+                    self._sink(changes.ChassisFound(uuid))  # type: ignore[arg-type]
+            return
+        if not forward:
             return
         if table == "Datapath_Binding":
             self._sink(events.datapath_change(event, row))
-        elif table == "Chassis" and row.name == self._own:
-            uuid = None if event == events.ROW_DELETE else str(row.uuid)
-            if uuid != self._chassis:
-                self._chassis = uuid
-                self._rebuild_interest()  # locality is relative to our chassis UUID
-                self._sink(changes.ChassisFound(uuid))  # type: ignore[arg-type]
         elif table == "Chassis_Private" and event == events.ROW_CREATE:
             self._sink(changes.ChassisPrivateCreated(row.nb_cfg))
         elif table == "SB_Global" and event == events.ROW_UPDATE and hasattr(updates, "nb_cfg"):
