@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from ovnmeta.lab import pki, services
+from ovnmeta.lab import pki, relay, services
 from ovnmeta.lab.lab import Lab
 from ovnmeta.lab.proc import wait_until
 
@@ -73,7 +73,13 @@ def test_certificate_from_another_ca_one_clear_line_retries_then_serves(lab):
     tls = pki.node_files(lab.dir, "cmp1")
     rogue = pki.issue(lab.dir, "cmp1", ca="rogue")
     saved = {k: tls[k].read_bytes() for k in ("key", "cert")}
+    relay_log = relay.files(lab.dir, lab.topology().relay(1))["log"]
+
+    def rejected() -> int:  # the relay's side of each attempt
+        return relay_log.read_text().count("certificate verify failed")
+
     lab.stop_agent(1)
+    rejected_before = rejected()
     log_before = len(lab.agent_log(1).splitlines())
     try:
         for k in ("key", "cert"):  # the operator installed a certificate of another CA
@@ -93,6 +99,7 @@ def test_certificate_from_another_ca_one_clear_line_retries_then_serves(lab):
         assert "rejected our certificate" in tls_lines[0] and "unknown ca" in tls_lines[0]
         assert not [ln for ln in new if "Could not retrieve schema" in ln]  # no per-try noise
         assert lab.agent_pid(1) == pid  # retrying, not restarting
+        assert rejected() - rejected_before >= 3  # attempts at 0, 0.5, 1.5, 3.5 s ...
         assert sb_state(lab, pid) != "connected"
     finally:
         for k, data in saved.items():  # fixed in place: the next attempt reads the files
