@@ -31,6 +31,7 @@ PURE = [
     "ovnmeta.agent.seams",
     "ovnmeta.agent.sb.rows",
     "ovnmeta.agent.sb.index",
+    "ovnmeta.agent.sb.interest",
     "ovnmeta.agent.sb.desired",
     "ovnmeta.agent.sb.changes",
     "ovnmeta.agent.sb.registration",

@@ -252,6 +252,7 @@ class Agent:
                 for net, spec in sorted(self.reconciler.applied.items())
             ),
             failing=tuple(sorted(failing)),
+            sb_index=self.sb.index_size(),
         )
 
 

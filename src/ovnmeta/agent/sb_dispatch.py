@@ -67,6 +67,9 @@ class SbDispatch:
         self.registered = False
         self.sink(changes.ChassisPrivateCreated(self.heartbeat.written or 0))
 
+    def index_size(self) -> dict[str, int]:
+        return self._index.size()
+
     @property
     def own(self) -> str:
         identity = self._reconciler.identity

@@ -53,6 +53,8 @@ class Status:
     socket: str
     networks: tuple[NetworkStatus, ...]  # sorted by network
     failing: tuple[str, ...]  # sorted
+    # what the SB index holds ({"ports": n, "datapaths": n}): local networks only (issue 14)
+    sb_index: dict[str, int] = dataclasses.field(default_factory=dict)
 
     def to_json(self) -> dict:
         return dataclasses.asdict(self)

@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from ovnmeta.lab import netns
+from ovnmeta.lab import netns, pki
 from ovnmeta.lab.proc import daemon_flags, run, wait_until
 from ovnmeta.lab.topology import NB_CLIENT_PORT, SB_CLIENT_PORT, Controller, Topology
 
@@ -86,18 +86,30 @@ def create_cluster_files(lab_dir: Path, topo: Topology) -> None:
 
 
 def start_db(lab_dir: Path, ctl: Controller, db: Database) -> None:
-    serve_db(db.files(node_dir(lab_dir, ctl)), ctl.netns, f"ptcp:{db.client_port}:{ctl.ip}")
+    serve_db(
+        db.files(node_dir(lab_dir, ctl)),
+        ctl.netns,
+        remotes=(f"p{ctl.scheme}:{db.client_port}:{ctl.ip}",),
+        extra=pki.flags(lab_dir, ctl.name),
+    )
 
 
-def serve_db(files: Mapping[str, Path], netns: str | None = None, *remotes: str) -> None:
+def serve_db(
+    files: Mapping[str, Path],
+    netns: str | None = None,
+    remotes: Sequence[str] = (),
+    extra: Sequence[str] = (),
+) -> None:
     """One ovsdb-server for a database file: a UNIX socket for clients in any namespace, plus
-    `remotes`. Shared by the controllers and the single-node host."""
+    `remotes` (and `extra` flags: TLS files). Shared by the controllers and the single-node
+    host."""
     run(
         [
             "ovsdb-server",
             str(files["db"]),
             f"--remote=punix:{files['sock']}",
             *(f"--remote={r}" for r in remotes),
+            *extra,
             *daemon_flags(files["pid"], files["log"], files["ctl"]),
         ],
         netns=netns,
@@ -132,6 +144,7 @@ def start_northd(lab_dir: Path, topo: Topology, ctl: Controller) -> None:
             "ovn-northd",
             f"--ovnnb-db={topo.remotes('nb')}",
             f"--ovnsb-db={topo.remotes('sb')}",
+            *pki.flags(lab_dir, ctl.name),
             *daemon_flags(d / "ovn-northd.pid", d / "ovn-northd.log", d / "ovn-northd.ctl"),
         ],
         netns=ctl.netns,

@@ -20,7 +20,13 @@ def _progress(message: str) -> None:
 def cmd_up(args: argparse.Namespace) -> int:
     lab = Lab(args.name)
     print(f"lab {args.name}: {args.controllers} controller(s), {args.computes} compute(s)")
-    st = lab.up(args.controllers, args.computes, progress=_progress)
+    st = lab.up(
+        args.controllers,
+        args.computes,
+        progress=_progress,
+        sb_relays=args.sb_relays,
+        ssl=args.ssl,
+    )
     print(f"lab {args.name} is up in {st.timings['up']:.2f} s")
     return 0
 
@@ -134,6 +140,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = _command(lab, "up", cmd_up, "bring a lab up (tears down a half-built one first)")
     p.add_argument("--controllers", type=int, choices=(1, 3), default=1)
     p.add_argument("--computes", type=int, default=1)
+    p.add_argument(
+        "--sb-relays",
+        type=int,
+        default=0,
+        metavar="N",
+        help="N SB relay servers on the controllers; ovn-controller and agents use only them",
+    )
+    p.add_argument(
+        "--ssl",
+        action="store_true",
+        help="a CA and per-node certificates; NB, SB and relays on ssl: remotes",
+    )
     _command(lab, "down", cmd_down, "remove every process, namespace and file of the lab")
 
     net = lab.add_parser("network", help="logical networks, created as Neutron's ML2/OVN does")

@@ -4,7 +4,7 @@ all inside the node's namespace, with the encap IP on br-phy (lab-recipe 11.2-11
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from ovnmeta.lab import netns
+from ovnmeta.lab import netns, pki
 from ovnmeta.lab.proc import daemon_flags, run
 from ovnmeta.lab.topology import Compute, Topology
 
@@ -114,7 +114,7 @@ def start_ovs(lab_dir: Path, topo: Topology, cmp: Compute) -> None:
     identity = {
         "system-id": cmp.chassis,
         "hostname": cmp.chassis,
-        "ovn-remote": topo.remotes("sb"),
+        "ovn-remote": topo.sb_client_remotes(),  # the relays, when the lab has them
         "ovn-encap-type": "geneve",
         "ovn-encap-ip": cmp.ip,
         "ovn-bridge": "br-int",
@@ -199,6 +199,7 @@ def start_ovn_controller(lab_dir: Path, cmp: Compute) -> None:
         [
             "ovn-controller",
             f"unix:{db_sock(lab_dir, cmp)}",
+            *pki.flags(lab_dir, cmp.name),  # its SB remotes are ssl: in an SSL lab
             *daemon_flags(d / "ovn" / "ovn-controller.pid", d / "log" / "ovn-controller.log"),
         ],
         netns=cmp.netns,

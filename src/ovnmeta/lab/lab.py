@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ovnmeta.core.errors import DependencyError, LabError, UsageError
 from ovnmeta.core.procfs import alive, cmdline, mountpoints, owned_pid
-from ovnmeta.lab import central, compute, instance, logical, netns, services
+from ovnmeta.lab import central, compute, instance, logical, netns, pki, relay, services
 from ovnmeta.lab.addressing import allocate, mac_for, plan_subnets
 from ovnmeta.lab.proc import marked_pids, run, stop, wait_until
 from ovnmeta.lab.state import InstanceRecord, LabState, NetworkRecord, load, save
@@ -101,15 +101,22 @@ class Lab:
 
     def topology(self, st: LabState | None = None) -> Topology:
         st = st or self.state()
-        return plan(st.prefix, st.controllers, st.computes)
+        return plan(st.prefix, st.controllers, st.computes, st.sb_relays, st.ssl)
 
     def northbound(self, st: LabState | None = None) -> logical.Northbound:
         return logical.Northbound(self.dir, self.topology(st))
 
     # --- up / down ---------------------------------------------------------------------
 
-    def up(self, controllers: int = 1, computes: int = 1, progress: Progress = _quiet) -> LabState:
-        topo = plan(self.prefix, controllers, computes)
+    def up(
+        self,
+        controllers: int = 1,
+        computes: int = 1,
+        progress: Progress = _quiet,
+        sb_relays: int = 0,
+        ssl: bool = False,
+    ) -> LabState:
+        topo = plan(self.prefix, controllers, computes, sb_relays, ssl)
         if os.geteuid() != 0:
             raise UsageError("the lab needs root (network namespaces, OVS datapath)")
         check_programs()
@@ -123,7 +130,13 @@ class Lab:
             if old or self.dir.exists() or self._leftover_namespaces():
                 progress("cleaning up what a previous run left behind")
                 self._teardown()
-            st = LabState(prefix=self.prefix, controllers=controllers, computes=computes)
+            st = LabState(
+                prefix=self.prefix,
+                controllers=controllers,
+                computes=computes,
+                sb_relays=sb_relays,
+                ssl=ssl,
+            )
             self.dir.mkdir(parents=True)
             # A private mount, so the computes' persistent mount namespaces can live in it.
             run(["mount", "--bind", str(self.dir), str(self.dir)])
@@ -143,6 +156,11 @@ class Lab:
         t0 = time.monotonic()
         steps = [
             ("underlay", "underlay and node namespaces", lambda: self._build_nodes(topo, pool)),
+            *(
+                [("pki", "a CA and a certificate per node (--ssl)", lambda: self._issue(topo))]
+                if topo.ssl
+                else []
+            ),
             (
                 "ovs",
                 "step 1/4: Open vSwitch on computes",
@@ -151,8 +169,9 @@ class Lab:
             (
                 "central",
                 f"step 2/4: OVN central ({len(topo.controllers)} controller"
-                f"{'s, RAFT' if len(topo.controllers) > 1 else ''})",
-                lambda: central.bring_up(self.dir, topo, pool),
+                f"{'s, RAFT' if len(topo.controllers) > 1 else ''}"
+                f"{f', {len(topo.relays)} SB relays' if topo.relays else ''})",
+                lambda: (central.bring_up(self.dir, topo, pool), relay.bring_up(self.dir, topo)),
             ),
             (
                 "ovn-controller",
@@ -174,6 +193,11 @@ class Lab:
                 progress(f"{label}: done in {st.timings[key]:.2f} s")
         instance.write_dhcp_script(self.dir)
         st.timings["up"] = round(time.monotonic() - t0, 3)
+
+    def _issue(self, topo: Topology) -> None:
+        pki.init(self.dir)
+        for node in (*topo.controllers, *topo.computes):
+            pki.issue(self.dir, node.name)
 
     def _build_nodes(self, topo: Topology, pool: ThreadPoolExecutor) -> None:
         ul = topo.underlay_netns
@@ -518,6 +542,22 @@ class Lab:
         topo = self.topology()
         ctl = next(c for c in topo.controllers if c.name == ctl_name)
         central.start_db(self.dir, ctl, central.NB if db == "nb" else central.SB)
+
+    def relay_pid(self, ref: str | int) -> int | None:
+        topo = self.topology()
+        return relay.pid(self.dir, topo.relay(ref))
+
+    def stop_relay(self, ref: str | int, sig: int = signal.SIGKILL) -> None:
+        pid = self.relay_pid(ref)
+        if pid is not None:
+            os.kill(pid, sig)
+            wait_until("the SB relay to exit", lambda: not alive(pid), timeout=15)
+
+    def start_relay(self, ref: str | int) -> None:
+        topo = self.topology()
+        r = topo.relay(ref)
+        relay.start(self.dir, topo, r)
+        wait_until(f"SB relay {r.name} to sync", lambda: relay.serving(self.dir, r), timeout=30)
 
     def leader(self, db: str) -> str | None:
         """Name of the controller whose member of `db` is the RAFT leader."""

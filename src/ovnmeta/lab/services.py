@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ovnmeta.core.errors import LabError
 from ovnmeta.core.procfs import alive, owned_pid, read_pid
-from ovnmeta.lab import compute
+from ovnmeta.lab import compute, pki
 from ovnmeta.lab.addressing import MTU, plan_subnets
 from ovnmeta.lab.proc import run, spawn, wait_until
 from ovnmeta.lab.state import InstanceRecord, NetworkRecord
@@ -166,10 +166,23 @@ def agent_log(lab_dir: Path, cmp: Compute) -> Path:
 
 def compute_params(lab_dir: Path, topo: Topology, cmp: Compute, secret: str) -> dict:
     state = agent_dir(lab_dir, cmp)
+    # With relays the agent, like ovn-controller, talks to them only (never the members).
+    sb: dict = (
+        {"ovn_sb_connection": [r.remote() for r in topo.relays]}
+        if topo.relays
+        else {"controller_ips": [c.ip for c in topo.controllers]}
+    )
+    if topo.ssl:  # its own key and certificate; controller_ips then become ssl: remotes
+        tls = pki.node_files(lab_dir, cmp.name)
+        sb |= {
+            "ovn_sb_private_key": str(tls["key"]),
+            "ovn_sb_certificate": str(tls["cert"]),
+            "ovn_sb_ca_cert": str(tls["ca"]),
+        }
     return {
         "shared_secret": secret,
         "agent": {
-            "controller_ips": [c.ip for c in topo.controllers],
+            **sb,
             "metadata_host": topo.controllers[0].ip,
             "metadata_port": API_PORT,
             "state_path": str(state),

@@ -47,6 +47,8 @@ class LabState:
     controllers: int
     computes: int
     phase: str = "building"  # building -> up
+    sb_relays: int = 0
+    ssl: bool = False
     networks: dict[str, NetworkRecord] = field(default_factory=dict)
     instances: dict[str, InstanceRecord] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)

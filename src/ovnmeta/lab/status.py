@@ -5,7 +5,7 @@ from typing import Any
 
 from ovnmeta.core import tables
 from ovnmeta.core.procfs import alive, owned_pid
-from ovnmeta.lab import central, compute, services
+from ovnmeta.lab import central, compute, relay, services
 from ovnmeta.lab.lab import Lab
 
 
@@ -35,6 +35,7 @@ def collect(lab: Lab) -> dict[str, Any]:
         api_pid = owned_pid(services.api_pidfile(lab.dir, ctl), marker)
         api_health = f"listening {ctl.ip}:{services.API_PORT}" if api_pid else "down"
         daemons.append({"name": "metadata-api", "pid": api_pid, "health": api_health})
+        daemons += _relay_daemons(lab, [r for r in topo.relays if r.host == ctl])
         nodes.append(
             {
                 "name": ctl.name,
@@ -68,6 +69,8 @@ def collect(lab: Lab) -> dict[str, Any]:
         "dir": str(lab.dir),
         "nb": central.unix_remotes(lab.dir, topo, central.NB),
         "sb": central.unix_remotes(lab.dir, topo, central.SB),
+        # what ovn-controller and the agents use, when it is not the members: the relays
+        "sb_clients": topo.sb_client_remotes() if topo.relays else None,
         "timings": st.timings,
         "nodes": nodes,
         "networks": [
@@ -96,6 +99,18 @@ def collect(lab: Lab) -> dict[str, Any]:
             for v in st.instances.values()
         ],
     }
+
+
+def _relay_daemons(lab: Lab, relays: list) -> list[dict[str, Any]]:
+    out = []
+    for r in relays:
+        pid = relay.pid(lab.dir, r)
+        health = "down"
+        if pid is not None:
+            state = "serving" if relay.serving(lab.dir, r) else "not synced"
+            health = f"SB relay, {state}, {r.remote()}"
+        out.append({"name": f"ovsdb-server-{r.name}", "pid": pid, "health": health})
+    return out
 
 
 def _agent_daemons(lab: Lab, cmp: compute.Compute) -> list[dict[str, Any]]:
@@ -155,4 +170,6 @@ def render(report: dict[str, Any]) -> str:
         out += [tables.render(head, rows), ""]
     out.append(f"export OVN_NB_DB={report['nb']}")
     out.append(f"export OVN_SB_DB={report['sb']}")
+    if report.get("sb_clients"):
+        out.append(f"# ovn-controller and agents: {report['sb_clients']}")
     return "\n".join(out)

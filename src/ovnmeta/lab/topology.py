@@ -13,7 +13,9 @@ UNDERLAY_CIDR = "10.255.0.0/24"
 UNDERLAY_PREFIXLEN = 24
 NB_CLIENT_PORT, SB_CLIENT_PORT = 6641, 6642
 NB_RAFT_PORT, SB_RAFT_PORT = 6643, 6644
+SB_RELAY_PORT_BASE = 6650  # relay N listens on 6650 + N
 MAX_COMPUTES = 50
+MAX_SB_RELAYS = 8
 
 # Short enough that `<prefix>-cmp50` and socket paths under /run stay well inside the limits;
 # "ovnmeta" is reserved because the agent owns every `ovnmeta-*` namespace.
@@ -38,15 +40,31 @@ class Controller:
     netns: str  # <prefix>-ctl1
     ip: str
     mac: str
+    scheme: str = "tcp"  # of the client remotes: "ssl" with `lab up --ssl` (RAFT stays tcp)
 
     def nb_remote(self) -> str:
-        return f"tcp:{self.ip}:{NB_CLIENT_PORT}"
+        return f"{self.scheme}:{self.ip}:{NB_CLIENT_PORT}"
 
     def sb_remote(self) -> str:
-        return f"tcp:{self.ip}:{SB_CLIENT_PORT}"
+        return f"{self.scheme}:{self.ip}:{SB_CLIENT_PORT}"
 
     def raft_address(self, db: str) -> str:
         return f"tcp:{self.ip}:{NB_RAFT_PORT if db == 'nb' else SB_RAFT_PORT}"
+
+
+@dataclass(frozen=True)
+class Relay:
+    """An SB relay (`ovsdb-server relay:OVN_Southbound:<members>`, OVS >= 2.16) on a
+    controller: it replicates the SB from any member and serves clients, forwarding their
+    transactions to the cluster. ovn-controller and the agents then talk only to relays."""
+
+    index: int
+    name: str  # sbr1
+    host: Controller
+    port: int
+
+    def remote(self) -> str:
+        return f"{self.host.scheme}:{self.host.ip}:{self.port}"
 
 
 @dataclass(frozen=True)
@@ -65,14 +83,30 @@ class Topology:
     prefix: str
     controllers: tuple[Controller, ...]
     computes: tuple[Compute, ...]
+    relays: tuple[Relay, ...] = ()
+    ssl: bool = False
 
     @property
     def underlay_netns(self) -> str:
         return f"{self.prefix}-underlay"
 
     def remotes(self, db: str) -> str:
-        """Comma-separated TCP client remotes of every member of `db` ('nb' or 'sb')."""
+        """Comma-separated client remotes (tcp: or ssl:) of every member of `db` ('nb'/'sb')."""
         return ",".join(c.nb_remote() if db == "nb" else c.sb_remote() for c in self.controllers)
+
+    def sb_client_remotes(self) -> str:
+        """What ovn-controller and the agents connect to: the relays when there are some,
+        else the members (northd and the lab's tools always use the members)."""
+        if self.relays:
+            return ",".join(r.remote() for r in self.relays)
+        return self.remotes("sb")
+
+    def relay(self, ref: str | int) -> Relay:
+        text = str(ref)
+        for relay in self.relays:
+            if text in (str(relay.index), relay.name):
+                return relay
+        raise UsageError(f"unknown SB relay {text!r} (this lab has {len(self.relays)})")
 
     def compute(self, ref: str | int) -> Compute:
         """A compute by index (1, "1") or name ("cmp1")."""
@@ -91,12 +125,20 @@ class Topology:
         )
 
 
-def plan(prefix: str, controllers: int = 1, computes: int = 1) -> Topology:
+def plan(
+    prefix: str,
+    controllers: int = 1,
+    computes: int = 1,
+    sb_relays: int = 0,
+    ssl: bool = False,
+) -> Topology:
     validate_prefix(prefix)
     if controllers not in (1, 3):
         raise UsageError(f"--controllers must be 1 or 3, not {controllers}")
     if not 1 <= computes <= MAX_COMPUTES:
         raise UsageError(f"--computes must be between 1 and {MAX_COMPUTES}, not {computes}")
+    if not 0 <= sb_relays <= MAX_SB_RELAYS:
+        raise UsageError(f"--sb-relays must be between 0 and {MAX_SB_RELAYS}, not {sb_relays}")
     ctls = tuple(
         Controller(
             index=i,
@@ -104,6 +146,7 @@ def plan(prefix: str, controllers: int = 1, computes: int = 1) -> Topology:
             netns=f"{prefix}-ctl{i}",
             ip=f"10.255.0.{10 + i}",
             mac=f"02:ff:00:00:00:{10 + i:02x}",
+            scheme="ssl" if ssl else "tcp",
         )
         for i in range(1, controllers + 1)
     )
@@ -119,7 +162,17 @@ def plan(prefix: str, controllers: int = 1, computes: int = 1) -> Topology:
         )
         for i in range(1, computes + 1)
     )
-    return Topology(prefix=prefix, controllers=ctls, computes=cmps)
+    # Round-robin over the controllers: with 3, losing one node loses one relay at most.
+    relays = tuple(
+        Relay(
+            index=i,
+            name=f"sbr{i}",
+            host=ctls[(i - 1) % len(ctls)],
+            port=SB_RELAY_PORT_BASE + i,
+        )
+        for i in range(1, sb_relays + 1)
+    )
+    return Topology(prefix=prefix, controllers=ctls, computes=cmps, relays=relays, ssl=ssl)
 
 
 def instance_netns(prefix: str, vm: str) -> str:

@@ -78,7 +78,7 @@ def test_status_file_keeps_its_keys_and_values(tmp_path):
     st = json.loads((tmp_path / "ovnmeta" / "status.json").read_text())
     assert list(st) == [
         "agent_pid", "updated_at", "chassis", "bridge", "agent_id", "sb", "sb_since",
-        "registered", "sb_cfg", "edge_pid", "socket", "networks", "failing",
+        "registered", "sb_cfg", "edge_pid", "socket", "networks", "failing", "sb_index",
     ]  # fmt: skip
     assert (st["chassis"], st["bridge"], st["sb"], st["registered"]) == (
         SYSTEM_ID,
@@ -87,6 +87,7 @@ def test_status_file_keeps_its_keys_and_values(tmp_path):
         True,
     )
     assert st["sb_cfg"] == 5 and st["edge_pid"] == 4242 and st["failing"] == []
+    assert st["sb_index"] == {"ports": 2, "datapaths": 1}  # the VIF and the localport
     assert st["networks"] == [
         {
             "network": NET_A,

@@ -76,11 +76,11 @@ def test_status_record_writes_the_file_readers_expect(tmp_path):
     )
     path = tmp_path / "ovnmeta" / "status.json"
     status.write(str(path), record)
-    expected = {**SAMPLE, "updated_at": 1.5, "sb_since": 1.0}
+    expected = {**SAMPLE, "updated_at": 1.5, "sb_since": 1.0, "sb_index": {}}
     assert status.load(str(path)) == expected
     assert list(status.load(str(path))) == [
         "agent_pid", "updated_at", "chassis", "bridge", "agent_id", "sb", "sb_since",
-        "registered", "sb_cfg", "edge_pid", "socket", "networks", "failing",
+        "registered", "sb_cfg", "edge_pid", "socket", "networks", "failing", "sb_index",
     ]  # fmt: skip
     with pytest.raises(AttributeError):
         record.sb = "disconnected"  # frozen

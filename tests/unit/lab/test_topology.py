@@ -67,3 +67,31 @@ def test_unknown_compute_names_the_known_ones():
 def test_bad_instance_names_are_rejected(name):
     with pytest.raises(UsageError):
         validate_vm_name(name)
+
+
+def test_relays_go_round_robin_on_the_controllers_and_clients_use_only_them():
+    topo = plan("x", 3, 1, sb_relays=4)
+    assert [(r.name, r.host.name, r.port) for r in topo.relays] == [
+        ("sbr1", "ctl1", 6651),
+        ("sbr2", "ctl2", 6652),
+        ("sbr3", "ctl3", 6653),
+        ("sbr4", "ctl1", 6654),
+    ]
+    assert topo.sb_client_remotes() == (
+        "tcp:10.255.0.11:6651,tcp:10.255.0.12:6652,tcp:10.255.0.13:6653,tcp:10.255.0.11:6654"
+    )
+    assert plan("x", 1, 1).sb_client_remotes() == "tcp:10.255.0.11:6642"  # no relays: members
+    assert topo.relay("sbr2") is topo.relays[1]
+
+
+def test_ssl_lab_uses_ssl_client_remotes_and_tcp_raft():
+    topo = plan("x", 3, 1, sb_relays=1, ssl=True)
+    assert topo.remotes("nb") == "ssl:10.255.0.11:6641,ssl:10.255.0.12:6641,ssl:10.255.0.13:6641"
+    assert topo.sb_client_remotes() == "ssl:10.255.0.11:6651"
+    assert topo.controllers[0].raft_address("sb") == "tcp:10.255.0.11:6644"
+
+
+@pytest.mark.parametrize("relays", [-1, 9])
+def test_relay_count_is_bounded(relays):
+    with pytest.raises(UsageError, match="--sb-relays"):
+        plan("x", 1, 1, sb_relays=relays)

@@ -91,7 +91,9 @@ class ProxyServer:
         # A middleware, not a route: an absolute-form target without a path
         # ("GET http://169.254.169.254 HTTP/1.1") has path "" and matches no route.
         app = web.Application(client_max_size=s.max_request_body, middlewares=[self._every])
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        self._runner = web.AppRunner(
+            app, access_log=None, handle_signals=False, logger=self._parser_logger()
+        )
         await self._runner.setup()
         os.makedirs(os.path.dirname(s.metadata_proxy_socket), exist_ok=True)
         if self._listener is not None:
@@ -256,6 +258,16 @@ class ProxyServer:
             return reply.too_many_requests(rejected.retry_after_s)
         return reply.unavailable(rejected.retry_after_s)
 
+    def _parser_logger(self) -> logging.Logger:
+        """aiohttp's own logger for requests it cannot parse (a line or header over its
+        limits, which the edge lets through below its 16 kB buffer): it logs a traceback per
+        request, and a guest decides how often. One line per interval instead, no traceback."""
+        parser_logger = logging.getLogger(f"{__name__}.parser")
+        for old in [f for f in parser_logger.filters if isinstance(f, _OnePerInterval)]:
+            parser_logger.removeFilter(old)  # a previous server's, in the same process
+        parser_logger.addFilter(_OnePerInterval(self._guest_log))
+        return parser_logger
+
     def _warn(
         self, guest: request.Guest, kind: str, msg: str, *args: object, level: int = logging.WARNING
     ) -> None:
@@ -356,3 +368,23 @@ async def _read_bounded(stream: aiohttp.StreamReader, limit: int) -> bytes:
             raise aiohttp.ClientPayloadError(f"nova response larger than {limit} bytes")
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+class _OnePerInterval(logging.Filter):
+    """Turns aiohttp's "Error handling request" tracebacks into one WARNING per interval."""
+
+    def __init__(self, limiter: loglimit.LogLimiter) -> None:
+        super().__init__()
+        self._limiter = limiter
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        suppressed = self._limiter.check(("unparsable",), time.monotonic())
+        if suppressed is None:
+            return False
+        error = record.exc_info[1] if record.exc_info else None
+        detail = error if error is not None else record.getMessage()
+        record.msg = "refused a request the HTTP parser could not read: %s%s"
+        record.args = (detail, loglimit.suffix(suppressed))
+        record.exc_info = record.exc_text = None
+        record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True

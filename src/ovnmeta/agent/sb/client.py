@@ -4,14 +4,25 @@ the asyncio loop, and the Chassis_Private writes.
 Only this module knows that ovsdbapp runs a thread: rows are turned into `sb.changes` values in
 the IDL thread and passed on with `loop.call_soon_threadsafe`.
 
-Monitored (agent-contract.md section 3.1, narrowed as it allows): Chassis and Chassis_Private
-where name == own; Port_Binding where chassis == own, own in additional_chassis, or
-type == localport; Datapath_Binding and SB_Global whole (one row per network, one row).
+Monitored (agent-contract.md section 3.1, narrowed as it allows, issue 14): Chassis and
+Chassis_Private where name == own; Port_Binding where chassis == own, own in
+additional_chassis, or datapath is one served here (`sb.interest`: a datapath with a VIF bound
+here; this brings its localport); Datapath_Binding of those datapaths only; SB_Global (one
+row, nb_cfg only). A network created elsewhere in the cloud sends nothing to this chassis.
+
+The datapath clauses follow the local ports: every Port_Binding change updates
+`sb.interest.LocalDatapaths` in the IDL thread and, at the end of the same run(), a changed
+set becomes a `monitor_cond_change`. The server sends the rows entering the condition before
+its reply, and later changes to them as usual, so nothing is lost while it changes. At most one
+condition change is in flight (python-ovs would mark a second one acked with the first reply).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import socket
+import ssl
 from collections.abc import Callable
 from typing import Any
 
@@ -19,9 +30,10 @@ import ovs.stream
 from ovsdbapp.backend.ovs_idl import connection, idlutils
 from ovsdbapp.schema.ovn_southbound import impl_idl
 
-from ovnmeta.agent.sb import changes, events, registration
+from ovnmeta.agent.sb import changes, events, interest, registration, rows
 from ovnmeta.agent.settings import SbSettings
 from ovnmeta.core.errors import SbError
+from ovnmeta.core.model import ChassisId, DatapathId
 
 logger = logging.getLogger(__name__)
 
@@ -35,13 +47,23 @@ COLUMNS = {
         "additional_chassis",
         "external_ids",
     ],
-    "Datapath_Binding": ["external_ids"],
-    "Chassis": ["name", "hostname"],
-    "Chassis_Private": ["name", "chassis", "nb_cfg", "nb_cfg_timestamp", "external_ids"],
+    # tunnel_key is not read, but ovsdbapp indexes every table on its schema index column
+    # and python-ovs cannot remove a row from an index on an unmonitored column (the IDL
+    # thread raised AttributeError when a Datapath_Binding left the replica)
+    "Datapath_Binding": ["external_ids", "tunnel_key"],
+    "Chassis": ["name"],
+    # registration reads nb_cfg (the first sb-cfg) and writes external_ids, by name
+    "Chassis_Private": ["name", "nb_cfg", "external_ids"],
     "SB_Global": ["nb_cfg"],
 }
 
 Sink = Callable[[changes.Change], None]
+
+_DYNAMIC = ("Port_Binding", "Datapath_Binding")  # conditions that follow the local ports
+
+
+def _chassis_id(chassis: str | None) -> ChassisId | None:
+    return ChassisId(chassis) if chassis else None
 
 
 class SbIdl(connection.OvsdbIdl):
@@ -63,16 +85,40 @@ class SbIdl(connection.OvsdbIdl):
         self._monitoring = False
         self._snapshots = 0
         self._snapshot_due = False
+        self._local = interest.LocalDatapaths()
+        self._conditioned: frozenset[DatapathId] = frozenset()  # last logged
         self.cond_change("Chassis", [["name", "==", own]])
         self.cond_change("Chassis_Private", [["name", "==", own]])
-        self._set_port_condition()
+        self._update_conditions()
 
-    def _set_port_condition(self) -> None:
-        cond: list[Any] = [["type", "==", "localport"]]
-        if self._chassis:
-            ref = ["uuid", self._chassis]
-            cond += [["chassis", "==", ref], ["additional_chassis", "includes", ref]]
-        self.cond_change("Port_Binding", cond)
+    def _update_conditions(self) -> None:
+        """Port_Binding and Datapath_Binding conditions from the chassis and the local
+        datapaths; deferred while a change is in flight (run() comes back with its reply)."""
+        if any(self.tables[t].condition_state.requested is not None for t in _DYNAMIC):
+            return
+        dps = self._local.datapaths
+        if dps != self._conditioned:
+            logger.info("SB condition: %d local datapaths", len(dps))
+            self._conditioned = dps
+        self.cond_change("Port_Binding", rows.port_binding_condition(self._chassis, dps))
+        self.cond_change("Datapath_Binding", rows.datapath_binding_condition(dps))
+
+    def _conditions_settled(self) -> bool:
+        return all(
+            self.tables[t].condition_state.new is None
+            and self.tables[t].condition_state.requested is None
+            for t in _DYNAMIC
+        )
+
+    def _rebuild_interest(self) -> None:
+        own = _chassis_id(self._chassis)
+        self._local.reset(
+            (
+                (str(r.uuid), rows.to_port(events.port_row(r)))
+                for r in self.tables["Port_Binding"].rows.values()
+            ),
+            own,
+        )
 
     def run(self) -> Any:
         result = super().run()
@@ -80,18 +126,20 @@ class SbIdl(connection.OvsdbIdl):
         # ask the session, so a lost SB shows at once (status file, `ovnmeta healthcheck`).
         monitoring = self.state == self.IDL_S_MONITORING and self._session.is_connected()
         if monitoring and not self._monitoring:
-            # A (re)connect just delivered its dump. The first time, our chassis UUID only
-            # becomes known now: widen the port condition and wait for it to be acked, so the
+            # A (re)connect just delivered its dump (python-ovs may have cleared the replica
+            # without notifying: rebuild the local datapaths from it). The first time, our
+            # chassis UUID only becomes known now. The snapshot waits until the conditions
+            # stop moving (chassis -> local ports -> their datapaths) and are acked, so the
             # full sync never sees "no local ports" and tears down healthy namespaces.
             self._snapshot_due = True
-            chassis = self._own_chassis_uuid()
-            if chassis != self._chassis:
-                self._chassis = chassis
-                self._set_port_condition()
+            self._chassis = self._own_chassis_uuid()
+            self._rebuild_interest()
         elif not monitoring and self._monitoring:
             self._sink(changes.Disconnected())
         self._monitoring = monitoring
-        if monitoring and self._snapshot_due and self._port_condition_acked():
+        if monitoring:
+            self._update_conditions()
+        if monitoring and self._snapshot_due and self._conditions_settled():
             self._snapshot_due = False
             self._sink(events.snapshot(self.tables, self._own, self._snapshots > 0))
             self._snapshots += 1
@@ -99,10 +147,6 @@ class SbIdl(connection.OvsdbIdl):
         # nothing wakes the IDL thread for it: send it now.
         self.send_cond_change()
         return result
-
-    def _port_condition_acked(self) -> bool:
-        state = self.tables["Port_Binding"].condition_state
-        return state.new is None and state.requested is None
 
     def _own_chassis_uuid(self) -> str | None:
         for row in self.tables["Chassis"].rows.values():
@@ -113,27 +157,48 @@ class SbIdl(connection.OvsdbIdl):
     def notify(self, event: str, row: Any, updates: Any = None) -> None:
         # Rows parsed from a dump arrive before the state is MONITORING; the snapshot covers
         # them. Afterwards every change is forwarded as a value.
-        if self.state != self.IDL_S_MONITORING or self._snapshot_due:
-            return
         table = row._table.name
         if table == "Port_Binding":
-            self._sink(events.port_change(event, row))
-        elif table == "Datapath_Binding":
-            self._sink(events.datapath_change(event, row))
-        elif table == "Chassis" and row.name == self._own:
+            change = events.port_change(event, row)
+            # Always, the dump included: the conditions follow the local ports.
+            self._local.apply(change, _chassis_id(self._chassis))
+            if self.state == self.IDL_S_MONITORING and not self._snapshot_due:
+                self._sink(change)
+            return
+        forward = self.state == self.IDL_S_MONITORING and not self._snapshot_due
+        if table == "Chassis" and row.name == self._own:
             uuid = None if event == events.ROW_DELETE else str(row.uuid)
             if uuid != self._chassis:
+                # Always too: locality (so the conditions) is relative to our chassis UUID.
                 self._chassis = uuid
-                self._set_port_condition()
-                self._sink(changes.ChassisFound(uuid))  # type: ignore[arg-type]
+                self._rebuild_interest()
+                if forward:
+                    self._sink(changes.ChassisFound(uuid))  # type: ignore[arg-type]
+            return
+        if not forward:
+            return
+        if table == "Datapath_Binding":
+            self._sink(events.datapath_change(event, row))
         elif table == "Chassis_Private" and event == events.ROW_CREATE:
             self._sink(changes.ChassisPrivateCreated(row.nb_cfg))
         elif table == "SB_Global" and event == events.ROW_UPDATE and hasattr(updates, "nb_cfg"):
             self._sink(changes.NbCfgChanged(row.nb_cfg))
 
 
+class _NoSchemaRetryNoise(logging.Filter):
+    """ovsdbapp logs each failed schema fetch at INFO with a bare errno; the agent's retry
+    loop logs the first failure once, with the reason (the TLS error for ssl: remotes)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Could not retrieve schema")
+
+
+_SCHEMA_FILTER = _NoSchemaRetryNoise()
+
+
 class SbClient:
     def __init__(self, settings: SbSettings, own: str, sink: Sink) -> None:
+        logging.getLogger(idlutils.__name__).addFilter(_SCHEMA_FILTER)  # a set: idempotent
         self._settings = settings
         self._own = own
         self._sink = sink
@@ -173,8 +238,25 @@ class SbClient:
             )
             self._api = api_class(conn)
         except Exception as exc:
+            # python-ovs reduces a failed TLS handshake to an errno ("Transport endpoint is
+            # not connected"): ask OpenSSL what went wrong, so the one line logged says it.
+            problem = self._tls_problem()
+            if problem is not None:
+                raise SbError(f"ovn_sb_connection {problem}") from exc
             raise SbError(f"ovn_sb_connection {remote}: cannot connect: {exc}") from exc
         logger.info("connected to the southbound database (%s)", remote)
+
+    def _tls_problem(self) -> str | None:
+        s = self._settings
+        for r in s.ovn_sb_connection:
+            if r.scheme != "ssl":
+                continue
+            problem = tls_problem(
+                r.target, s.ovn_sb_private_key, s.ovn_sb_certificate, s.ovn_sb_ca_cert
+            )
+            if problem is not None:
+                return f"{r}: {problem}"
+        return None
 
     def close(self) -> None:
         if self._api is not None:
@@ -242,3 +324,38 @@ class SbClient:
         if self._api is None:
             raise SbError("southbound: not connected")
         return self._api
+
+
+def tls_problem(target: str, key: str, cert: str, ca: str, timeout: float = 3.0) -> str | None:
+    """Why a TLS session with `host:port` fails, in OpenSSL's words; None when it works or
+    when the failure is not TLS (unreachable: the caller's own error says that)."""
+    host, _, port = target.rpartition(":")
+    host = host.strip("[]")
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # as python-ovs: CA-verified, no hostname
+    ctx.check_hostname = False
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        ctx.load_verify_locations(ca)
+        ctx.load_cert_chain(cert, key)
+    except (OSError, ssl.SSLError) as exc:
+        return f"cannot load the TLS files (key {key}, certificate {cert}, CA {ca}): {exc}"
+    try:
+        with (
+            socket.create_connection((host, int(port)), timeout) as raw,
+            ctx.wrap_socket(raw) as tls,
+            contextlib.suppress(TimeoutError),
+        ):
+            # With TLS 1.3 the server checks our certificate after the handshake; its alert
+            # comes with the first read. An OVSDB server then waits for us: a timeout is fine.
+            tls.settimeout(0.5)
+            tls.recv(1)
+    except ssl.SSLCertVerificationError as exc:
+        return f"TLS: the server's certificate does not verify with CA {ca}: {exc.verify_message}"
+    except ssl.SSLError as exc:
+        reason = (exc.reason or str(exc)).lower().replace("_", " ")
+        if "alert" in reason:
+            return f"TLS: the server rejected our certificate {cert} ({reason})"
+        return f"TLS: {reason}"
+    except OSError:
+        return None
+    return None

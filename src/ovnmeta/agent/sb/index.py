@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from ovnmeta.agent.sb import changes
+from ovnmeta.agent.sb import changes, interest
 from ovnmeta.core.model import ChassisId, DatapathId, MetadataPort, NetworkId, Vif
 
 
@@ -111,6 +111,17 @@ class Index:
 
     def networks(self) -> frozenset[NetworkId]:
         return frozenset(self._network_dp)
+
+    def condition_datapaths(self) -> frozenset[DatapathId]:
+        """The datapaths the SB condition must hold for this index (`sb.interest`)."""
+        return interest.wanted(self._vifs.values(), self.own_chassis)
+
+    def size(self) -> dict[str, int]:
+        """What this chassis holds of the SB: it grows with local networks only (issue 14)."""
+        return {
+            "ports": len(self._vifs) + len(self._meta),
+            "datapaths": len(self._dp_network),
+        }
 
     def local_networks(self) -> frozenset[NetworkId]:
         """Networks with at least one local VIF (whether or not it has addresses)."""

@@ -99,3 +99,28 @@ def to_datapath(row: DatapathBindingRow) -> Datapath:
         uuid=DatapathId(row.uuid),
         network=names.network_of_datapath_name(row.external_ids.get("name", "")),
     )
+
+
+# -- monitor conditions (OVSDB clauses; the clauses of one condition are ORed) ----------------
+
+
+def port_binding_condition(chassis: str | None, datapaths: frozenset[DatapathId]) -> list[object]:
+    """Ports bound here (or here as a migration target) and every port of a datapath served
+    here, which includes its localport: OVSDB cannot AND `type == localport` with a datapath,
+    and a localport must not be monitored cloud-wide (issue 14)."""
+    if chassis is None:
+        return _datapath_clauses("datapath", datapaths) or [False]
+    ref = ["uuid", chassis]
+    return [
+        ["chassis", "==", ref],
+        ["additional_chassis", "includes", ref],
+        *_datapath_clauses("datapath", datapaths),
+    ]
+
+
+def datapath_binding_condition(datapaths: frozenset[DatapathId]) -> list[object]:
+    return _datapath_clauses("_uuid", datapaths) or [False]
+
+
+def _datapath_clauses(column: str, datapaths: frozenset[DatapathId]) -> list[object]:
+    return [[column, "==", ["uuid", dp]] for dp in sorted(datapaths)]
