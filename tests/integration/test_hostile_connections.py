@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from ovnmeta.agent.settings import BOOT_BURST, RATE_LIMIT_DEFAULTS
+from ovnmeta.agent.settings import BOOT_BURST, RATE_LIMIT_DEFAULTS, SOURCE_CONN_RATE_WINDOW_S
 from ovnmeta.lab import services
 from ovnmeta.lab.lab import Lab
 from ovnmeta.lab.proc import wait_until
@@ -105,7 +105,15 @@ def test_idle_half_requests_from_one_guest_starve_no_one(lab):
             assert all(first.startswith("HTTP/1.1 408 ") for first in answers), answers
         finally:
             hostile.kill()
-    assert own_uuid(lab, "a1") == (200, lab.instance("a1").id)  # a1 itself recovers
+    # a1 itself recovers: once its connection rate is back under edge_source_conn_rate (the
+    # edge drops a flooding source's new connections for up to one rate window).
+    recovered = wait_until(
+        "a1 served again",
+        lambda: own_uuid(lab, "a1") == (200, lab.instance("a1").id),
+        timeout=3 * SOURCE_CONN_RATE_WINDOW_S,
+        interval=1,
+    )
+    assert recovered
 
 
 def master_cli(lab: Lab, command: str) -> str:

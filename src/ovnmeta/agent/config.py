@@ -142,6 +142,7 @@ def _build(conf: cfg.ConfigOpts) -> Settings:
         maxconn=maxconn,
         network_maxconn=network_maxconn,
         source_maxconn=source_maxconn,
+        source_conn_rate=check_positive("edge_source_conn_rate", om.edge_source_conn_rate),
         nbthread=check_positive("edge_nbthread", om.edge_nbthread),
         retries=check_positive("edge_retries", om.edge_retries),
         timeout_connect=check_positive("timeout_connect", hp.timeout_connect),

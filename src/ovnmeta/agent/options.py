@@ -112,6 +112,12 @@ _OVNMETA_OPTS = [
         "at accept",
     ),
     cfg.IntOpt(
+        "edge_source_conn_rate",
+        default=1000,
+        help="new connections per source address within a network per 10 s; more are "
+        "dropped silently (a cloud-init boot opens about 30)",
+    ),
+    cfg.IntOpt(
         "edge_header_timeout",
         default=5,
         help="seconds to receive a complete request head; the edge uses the smaller of this "

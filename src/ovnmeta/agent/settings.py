@@ -18,6 +18,9 @@ BOOT_BURST = 28
 # Newer cloud-init probes the IPv4 and IPv6 metadata addresses in parallel; other guest tools
 # may overlap with it: "a few" connections at once from one address.
 BOOT_CONCURRENCY = 4
+# The window of `edge_source_conn_rate`: long enough that a boot (28 connections in under a
+# second) is a small part of it, short enough that a flood is cut within seconds.
+SOURCE_CONN_RATE_WINDOW_S = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +128,10 @@ class EdgeSettings:
     source_maxconn: int
     """Concurrent connections of one source address within a network (`edge_source_maxconn`);
     more are closed at accept, so they hold no slot."""
+    source_conn_rate: int
+    """New connections one source address may open per `SOURCE_CONN_RATE_WINDOW_S` within a
+    network (`edge_source_conn_rate`); past it the edge drops them silently, so a flooding
+    guest waits out its own timeouts instead of making the whole compute busy."""
     nbthread: int
     retries: int
     timeout_connect: int
@@ -176,6 +183,12 @@ def boot_warnings(edge: EdgeSettings) -> tuple[str, ...]:
                     f"[metadata_rate_limiting] {option} = {getattr(rl, option)}: below the "
                     f"{BOOT_BURST} requests of one cloud-init boot; booting guests will see 429"
                 )
+    if edge.source_conn_rate < 2 * BOOT_BURST:
+        warnings.append(
+            f"[ovnmeta] edge_source_conn_rate = {edge.source_conn_rate}: fewer new connections "
+            f"per {SOURCE_CONN_RATE_WINDOW_S} s than two cloud-init boots open "
+            f"({2 * BOOT_BURST}); a rebooting guest will see its connections dropped"
+        )
     if edge.source_maxconn < BOOT_CONCURRENCY:
         warnings.append(
             f"[ovnmeta] edge_source_maxconn = {edge.source_maxconn}: below the "

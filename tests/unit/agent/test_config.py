@@ -205,6 +205,7 @@ def test_bad_fairness_values_stop_startup_with_exit_2(tmp_path, capsys, line, op
 def test_edge_isolation_defaults(tmp_path):
     edge = load(write(tmp_path, "[DEFAULT]\n")).edge
     assert (edge.maxconn, edge.network_maxconn, edge.source_maxconn) == (1024, 256, 32)
+    assert edge.source_conn_rate == 1000  # 35 boots' connections per 10 s
     assert edge.timeout_http_request == 5  # not upstream's 30 s
     assert edge.rate_limit.ip_versions == frozenset({4, 6})  # once enabled: both families
     assert settings.boot_warnings(edge) == ()
@@ -252,6 +253,7 @@ def test_upstream_rate_limit_values_are_honoured(tmp_path):
         ("[ovnmeta]\nedge_source_maxconn = -1\n", "edge_source_maxconn"),
         ("[ovnmeta]\nedge_maxconn = 0\n", "edge_maxconn"),
         ("[ovnmeta]\nedge_header_timeout = 0\n", "edge_header_timeout"),
+        ("[ovnmeta]\nedge_source_conn_rate = 0\n", "edge_source_conn_rate"),
         ("[ovnmeta]\nedge_header_timeout = -3\n", "edge_header_timeout"),
         ("[metadata_haproxy]\ntimeout_http_request = 0\n", "timeout_http_request"),
         ("[ovnmeta]\nedge_network_maxconn = 2000\n", "edge_network_maxconn"),  # > 1024

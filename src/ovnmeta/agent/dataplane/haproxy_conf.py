@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from ovnmeta.agent.settings import EdgeSettings
+from ovnmeta.agent.settings import SOURCE_CONN_RATE_WINDOW_S, EdgeSettings
 from ovnmeta.core.model import METADATA_IPV4, METADATA_IPV6, METADATA_PORT, NetworkId
 
 
@@ -159,9 +159,13 @@ def _frontend(fe: Frontend, s: EdgeSettings, lim: EdgeLimits) -> list[str]:
         f"    maxconn {lim.network_maxconn}",
         # One table per frontend: guest addresses overlap between networks. IPv4 sources are
         # stored IPv4-mapped. An extra connection is closed at accept, so it holds no slot.
-        f"    stick-table type ipv6 size {TABLE_SIZE} expire {CONN_TABLE_EXPIRE_S}s store conn_cur",
+        f"    stick-table type ipv6 size {TABLE_SIZE} expire {CONN_TABLE_EXPIRE_S}s "
+        f"store conn_cur,conn_rate({SOURCE_CONN_RATE_WINDOW_S}s)",
         "    tcp-request connection track-sc0 src",
         f"    tcp-request connection reject if {{ sc_conn_cur(0) gt {s.source_maxconn} }}",
+        # A reset costs a flooding guest nothing: it reconnects at once and keeps OVS, the edge
+        # and the agent busy for everyone. A silent drop leaves it waiting on its own timeout.
+        f"    tcp-request connection silent-drop if {{ sc_conn_rate(0) gt {s.source_conn_rate} }}",
         "    http-request del-header X-OVN-Network-ID",
         "    http-request del-header X-Neutron-Router-ID",
         "    http-request del-header X-Forwarded-For",

@@ -65,14 +65,18 @@ def test_one_frontend_per_network_sharing_one_backend(tmp_path):
 
 
 def test_each_network_and_each_source_has_its_own_connection_limit(tmp_path):
-    s = settings(tmp_path, {"edge_network_maxconn": 100, "edge_source_maxconn": 7})
+    s = settings(
+        tmp_path,
+        {"edge_network_maxconn": 100, "edge_source_maxconn": 7, "edge_source_conn_rate": 90},
+    )
     text = render([Frontend(NET, "ns1", "i1", True), Frontend(NET2, "ns2", "i2", False)], s, FDS)
     for net in (NET, NET2):
         fe = block(text, net)
         assert "    maxconn 100\n" in fe
-        assert "    stick-table type ipv6 size 10k expire 30s store conn_cur\n" in fe
+        assert "    stick-table type ipv6 size 10k expire 30s store conn_cur,conn_rate(10s)\n" in fe
         assert "    tcp-request connection track-sc0 src\n" in fe
         assert "    tcp-request connection reject if { sc_conn_cur(0) gt 7 }\n" in fe
+        assert "    tcp-request connection silent-drop if { sc_conn_rate(0) gt 90 }\n" in fe
     assert "    maxconn 1024\n" in text.split("defaults")[0]  # 2 x 100 + 32 < the floor
     health = text[text.index("frontend ovnmeta_health") :]
     assert f"    maxconn {haproxy_conf.HEALTH_MAXCONN}\n" in health.split("\n\n")[0]
