@@ -47,6 +47,8 @@ PURE = [
     "ovnmeta.agent.proxy.target",
     "ovnmeta.agent.proxy.admission",
     "ovnmeta.agent.proxy.loglimit",
+    "ovnmeta.agent.proxy.tokens",
+    "ovnmeta.agent.proxy.imds",
     "ovnmeta.metadata_api.model",
     "ovnmeta.metadata_api.paths",
     "ovnmeta.metadata_api.validate",
