@@ -142,6 +142,16 @@ class MetadataApi:
             self._warn_once(rejected.status, instance_id, rejected.log)
             return _respond(render.error(rejected.status, rejected.explanation))
         assert record is not None
+        rejected = validate.check_token(
+            record,
+            instance_id,
+            headers.get(validate.TOKEN_STATE),
+            headers.get(validate.TOKEN_STATE_SIGNATURE),
+            secret=self.config.metadata_proxy_shared_secret,
+        )
+        if rejected is not None:
+            logger.debug("%s", rejected.log)  # a guest's every request in required mode
+            return _respond(render.error(rejected.status, rejected.explanation))
         if isinstance(route, paths.NotFound):
             return _respond(render.NOT_FOUND)
         if isinstance(route, paths.Password):
