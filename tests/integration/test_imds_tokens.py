@@ -1,0 +1,168 @@
+"""Session tokens and their hop limit end to end (issue 12): guests on a real lab, through
+the edge and the agent, to the embedded metadata API."""
+
+import subprocess
+
+import pytest
+
+from ovnmeta.lab import services
+from ovnmeta.lab.lab import Lab
+from ovnmeta.lab.proc import wait_until
+from ovnmeta.metadata_api.store import InstanceStore
+
+from .labkit import METADATA, metadata_get, running_lab, wait_metadata
+
+pytestmark = pytest.mark.lab
+
+TOKEN = "X-aws-ec2-metadata-token"
+TTL = "X-aws-ec2-metadata-token-ttl-seconds"
+NESTED_NET = "192.168.77"
+
+
+@pytest.fixture(scope="module")
+def lab():
+    with running_lab(1, 1) as lab:
+        lab.create_network("net-a", ["10.0.0.0/24"])
+        for name in ("g1", "g2", "strict"):
+            lab.boot(name, "net-a", 1)
+        for name in ("g1", "g2", "strict"):
+            wait_metadata(lab, name)
+        yield lab
+
+
+def curl(lab: Lab, netns: str, *args: str, timeout_s: int = 10) -> tuple[int, str]:
+    """(HTTP status, body) of a curl run in `netns`; status 0: no answer within timeout_s."""
+    argv = ["ip", "netns", "exec", netns, "curl", "-s", "-g", "-m", str(timeout_s)]
+    out = subprocess.run(
+        [*argv, "-w", "\n%{http_code}", *args], capture_output=True, text=True, timeout=60
+    ).stdout
+    body, _, code = out.rpartition("\n")
+    return int(code or 0), body
+
+
+def put_token(lab: Lab, netns: str, *headers: str, ttl: str = "21600", timeout_s: int = 10):
+    args = ["-X", "PUT", "-H", f"{TTL}: {ttl}"]
+    for h in headers:
+        args += ["-H", h]
+    return curl(lab, netns, *args, f"{METADATA}/latest/api/token", timeout_s=timeout_s)
+
+
+def reads_own(lab: Lab, name: str, token: str) -> bool:
+    status, body = metadata_get(lab, name, "/openstack/latest/meta_data.json", {TOKEN: token})
+    return status == 200 and f'"uuid": "{lab.instance(name).id}"' in body
+
+
+def test_guest_gets_a_token_and_reads_with_it(lab):
+    vm = lab.instance("g1")
+    status, token = put_token(lab, vm.netns)
+    assert status == 200 and len(token) == 60
+    assert reads_own(lab, "g1", token)
+    assert metadata_get(lab, "g1", "/latest/meta-data/local-ipv4", {TOKEN: token}) == (
+        200,
+        vm.addresses[0],
+    )
+
+
+def test_another_guests_token_and_garbage_are_401(lab):
+    _, theirs = put_token(lab, lab.instance("g2").netns)
+    assert metadata_get(lab, "g1", "/latest/meta-data/", {TOKEN: theirs})[0] == 401
+    assert metadata_get(lab, "g1", "/latest/meta-data/", {TOKEN: "garbage"})[0] == 401
+    assert metadata_get(lab, "g1", "/latest/meta-data/", {TOKEN: "A" * 60})[0] == 401
+
+
+@pytest.mark.parametrize(
+    ("ttl", "headers", "status"),
+    [
+        ("0", (), 400),
+        ("21601", (), 400),
+        ("soon", (), 400),
+        ("60", ("X-Forwarded-For: 10.9.9.9",), 403),
+    ],
+    ids=["ttl-zero", "ttl-above", "ttl-text", "relayed-by-a-guest-proxy"],
+)
+def test_bad_token_puts(lab, ttl, headers, status):
+    assert put_token(lab, lab.instance("g1").netns, *headers, ttl=ttl)[0] == status
+
+
+def test_tokens_survive_an_agent_restart(lab):
+    vm = lab.instance("g1")
+    _, token = put_token(lab, vm.netns)
+    lab.stop_agent(1)
+    lab.start_agent(1)
+    # the edge holds requests while the agent restarts (docs/agent.md): no retry loop needed
+    assert reads_own(lab, "g1", token)
+
+
+def test_required_instance_refuses_tokenless_reads_on_both_trees(lab):
+    vm = lab.instance("strict")
+    with InstanceStore(services.store_path(lab.dir)) as store:
+        store.update(vm.id, imds_tokens="required")
+    # the API caches records for metadata_cache_expiration: wait for the change to show
+    wait_until(
+        "strict instance refused without a token",
+        lambda: metadata_get(lab, "strict", "/latest/meta-data/instance-id")[0] == 401,
+        timeout=60,
+        interval=0.5,
+    )
+    assert metadata_get(lab, "strict", "/openstack/latest/meta_data.json")[0] == 401
+    _, token = put_token(lab, vm.netns)
+    assert reads_own(lab, "strict", token)
+    # other instances stay optional
+    assert metadata_get(lab, "g1", "/latest/meta-data/instance-id")[0] == 200
+
+
+@pytest.fixture
+def nested(lab):
+    """A namespace behind g1, which routes and masquerades for it (a container behind the
+    guest's NAT): its packets reach the metadata service with g1's address."""
+    guest = lab.instance("g1").netns
+    ns = f"{lab.prefix}-nest1"
+    script = [
+        f"ip netns add {ns}",
+        f"ip link add nest0 netns {guest} type veth peer name eth0 netns {ns}",
+        f"ip -n {guest} addr add {NESTED_NET}.1/24 dev nest0",
+        f"ip -n {guest} link set nest0 up",
+        f"ip -n {ns} addr add {NESTED_NET}.2/24 dev eth0",
+        f"ip -n {ns} link set eth0 up",
+        f"ip -n {ns} link set lo up",
+        f"ip -n {ns} route add default via {NESTED_NET}.1",
+        f"ip netns exec {guest} sysctl -qw net.ipv4.ip_forward=1",
+        f"ip netns exec {guest} nft -f - <<'EOF'\n"
+        "table ip lab_nat {\n"
+        "  chain post { type nat hook postrouting priority 100; oifname eth0 masquerade; }\n"
+        "}\nEOF",
+        f"ip netns exec {ns} ethtool -K eth0 tx off tso off >/dev/null",
+        f"ip netns exec {guest} ethtool -K nest0 tx off tso off >/dev/null",
+    ]
+    try:
+        subprocess.run(["sh", "-ec", "\n".join(script)], check=True, timeout=30)
+        yield ns
+    finally:
+        subprocess.run(["ip", "netns", "del", ns], check=False)
+        subprocess.run(
+            ["ip", "netns", "exec", guest, "nft", "delete", "table", "ip", "lab_nat"], check=False
+        )
+        subprocess.run(["ip", "-n", guest, "link", "del", "nest0"], check=False)
+
+
+def test_hop_limit_keeps_tokens_from_clients_behind_the_guest(lab, nested):
+    guest = lab.instance("g1")
+    # Control: the nested client reaches the service through the guest's NAT ...
+    status, body = curl(lab, nested, f"{METADATA}/openstack/latest/meta_data.json")
+    assert status == 200 and guest.id in body
+    # ... but the token's answer leaves with TTL 1 and dies at the guest's forwarding step.
+    assert put_token(lab, nested, timeout_s=5) == (0, "")
+    # The guest itself still gets one, and the nested client's reads stay unaffected.
+    status, token = put_token(lab, guest.netns)
+    assert status == 200 and len(token) == 60
+    assert curl(lab, nested, f"{METADATA}/latest/meta-data/instance-id")[0] == 200
+
+
+def test_hop_limit_is_set_up_in_the_metadata_namespace(lab):
+    ns = f"ovnmeta-{lab.state().networks['net-a'].id}"
+    rules = lab.run_on_compute(1, ["ip", "netns", "exec", ns, "ip", "rule"])
+    assert "fwmark 0xa9fea9f lookup 2541" in rules
+    routes = lab.run_on_compute(
+        1, ["ip", "netns", "exec", ns, "ip", "route", "show", "table", "2541"]
+    )
+    assert "hoplimit 1" in routes
