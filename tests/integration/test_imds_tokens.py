@@ -166,3 +166,28 @@ def test_hop_limit_is_set_up_in_the_metadata_namespace(lab):
         1, ["ip", "netns", "exec", ns, "ip", "route", "show", "table", "2541"]
     )
     assert "hoplimit 1" in routes
+
+
+def test_a_larger_hop_limit_lets_the_nested_client_have_a_token(lab, nested):
+    """The negative control of the test above: the TTL, nothing else, kept the token away."""
+    fragment = services.config_dir(lab.dir, "cmp1") / "97-test-hop-limit.conf"
+    ns = f"ovnmeta-{lab.state().networks['net-a'].id}"
+
+    def table() -> str:
+        return lab.run_on_compute(
+            1, ["ip", "netns", "exec", ns, "ip", "route", "show", "table", "2541"]
+        )
+
+    fragment.write_text("[ovnmeta]\nimds_hop_limit = 2\n")
+    try:
+        lab.stop_agent(1)
+        lab.start_agent(1)
+        wait_until("hop limit 2 in the namespace", lambda: "hoplimit 2" in table(), timeout=60)
+        status, token = put_token(lab, nested)
+        assert status == 200 and len(token) == 60
+    finally:
+        fragment.unlink()
+        lab.stop_agent(1)
+        lab.start_agent(1)
+        wait_until("hop limit 1 again", lambda: "hoplimit 1" in table(), timeout=60)
+    assert put_token(lab, nested, timeout_s=5) == (0, "")
