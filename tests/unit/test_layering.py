@@ -55,6 +55,7 @@ PURE = [
     "ovnmeta.metadata_api.render",
     "ovnmeta.metadata_api.codec",
     "ovnmeta.metadata_api.settings",
+    "ovnmeta.metadata_api.identity",
     "ovnmeta.deploy.params",
     "ovnmeta.deploy.render",
     "ovnmeta.lab.topology",

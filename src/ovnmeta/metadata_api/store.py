@@ -307,6 +307,16 @@ class InstanceStore:
             ).fetchone()
         return None if row is None else self._record(row)
 
+    def created_at(self, uuid: str) -> float | None:
+        """When the instance was first registered (unix s): the identity's pendingTime."""
+        try:
+            key = model.canonical_uuid(uuid)
+        except model.InvalidRecord:
+            return None
+        with self._read(f"read instance {key}") as conn:
+            row = conn.execute("SELECT created_at FROM instances WHERE uuid = ?", (key,)).fetchone()
+        return None if row is None else float(row[0])
+
     def require(self, uuid: str) -> model.InstanceRecord:
         record = self.get(uuid)
         if record is None:
