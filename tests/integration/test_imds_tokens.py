@@ -1,11 +1,13 @@
 """Session tokens and their hop limit end to end (issue 12): guests on a real lab, through
 the edge and the agent, to the embedded metadata API."""
 
+import json
 import subprocess
+import sys
 
 import pytest
 
-from ovnmeta.lab import services
+from ovnmeta.lab import cloudinit, services
 from ovnmeta.lab.lab import Lab
 from ovnmeta.lab.proc import wait_until
 from ovnmeta.metadata_api.store import InstanceStore
@@ -17,6 +19,7 @@ pytestmark = pytest.mark.lab
 TOKEN = "X-aws-ec2-metadata-token"
 TTL = "X-aws-ec2-metadata-token-ttl-seconds"
 NESTED_NET = "192.168.77"
+USER_DATA = b"#cloud-config\nhostname: tokens\n"
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +27,7 @@ def lab():
     with running_lab(1, 1) as lab:
         lab.create_network("net-a", ["10.0.0.0/24"])
         for name in ("g1", "g2", "strict"):
-            lab.boot(name, "net-a", 1)
+            lab.boot(name, "net-a", 1, user_data=USER_DATA)
         for name in ("g1", "g2", "strict"):
             wait_metadata(lab, name)
         yield lab
@@ -93,7 +96,74 @@ def test_tokens_survive_an_agent_restart(lab):
     assert reads_own(lab, "g1", token)
 
 
-def test_required_instance_refuses_tokenless_reads_on_both_trees(lab):
+# Real clients, run with the venv's Python inside the guest: both always use a token.
+EC2_METADATA = """
+import json
+from ec2_metadata import ec2_metadata as m
+print(json.dumps({"instance_id": m.instance_id, "ip": m.private_ipv4,
+                  "user_data": m.user_data.decode()}))
+"""
+BOTOCORE = """
+import json
+from botocore.utils import IMDSFetcher
+
+class Reader(IMDSFetcher):  # botocore's own token + GET steps, on our paths
+    def read(self, path):
+        token = self._fetch_metadata_token()
+        return token, self._get_request(path, None, token).text
+
+f = Reader(timeout=5, num_attempts=1)
+token, instance_id = f.read("latest/meta-data/instance-id")
+print(json.dumps({"token": bool(token), "instance_id": instance_id,
+                  "ip": f.read("latest/meta-data/local-ipv4")[1],
+                  "user_data": f.read("latest/user-data")[1]}))
+"""
+
+
+def client(lab: Lab, name: str, script: str) -> dict:
+    out = subprocess.run(
+        lab.exec_argv(name, [sys.executable, "-c", script]),
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
+def ec2_view(lab: Lab, name: str) -> dict:
+    vm = lab.instance(name)
+    return {
+        "instance_id": "i-" + vm.id.replace("-", "")[:8],
+        "ip": vm.addresses[0],
+        "user_data": USER_DATA.decode(),
+    }
+
+
+@pytest.mark.parametrize("name", ["g1", "strict"], ids=["optional", "required"])
+def test_ec2_metadata_package_reads_with_tokens(lab, required_strict, name):
+    assert client(lab, name, EC2_METADATA) == ec2_view(lab, name)
+
+
+@pytest.mark.parametrize("name", ["g1", "strict"], ids=["optional", "required"])
+def test_botocore_fetcher_reads_with_tokens(lab, required_strict, name):
+    assert client(lab, name, BOTOCORE) == {"token": True, **ec2_view(lab, name)}
+
+
+def test_cloud_init_reads_in_optional_mode(lab):
+    doc = cloudinit.read(METADATA, netns=lab.instance("g1").netns)
+    assert doc["uuid"] == lab.instance("g1").id
+    assert doc["ec2"]["local_ipv4"] == lab.instance("g1").addresses[0]
+
+
+def test_cloud_init_is_refused_with_401_in_required_mode(lab, required_strict):
+    # cloud-init never sends tokens: the 401 makes its reader give up at once (its verdict,
+    # not the reader's deadline, which would say "deadline passed" / "no answer")
+    assert metadata_get(lab, "strict", "/openstack/latest/meta_data.json")[0] == 401
+    with pytest.raises(cloudinit.ReaderError, match="NonReadable: Missing mandatory path"):
+        cloudinit.read(METADATA, netns=lab.instance("strict").netns, deadline_s=30)
+
+
+@pytest.fixture(scope="module")
+def required_strict(lab):
     vm = lab.instance("strict")
     with InstanceStore(services.store_path(lab.dir)) as store:
         store.update(vm.id, imds_tokens="required")
@@ -104,6 +174,11 @@ def test_required_instance_refuses_tokenless_reads_on_both_trees(lab):
         timeout=60,
         interval=0.5,
     )
+    return vm
+
+
+def test_required_instance_refuses_tokenless_reads_on_both_trees(lab, required_strict):
+    vm = required_strict
     assert metadata_get(lab, "strict", "/openstack/latest/meta_data.json")[0] == 401
     _, token = put_token(lab, vm.netns)
     assert reads_own(lab, "strict", token)
