@@ -266,3 +266,23 @@ def test_a_larger_hop_limit_lets_the_nested_client_have_a_token(lab, nested):
         lab.start_agent(1)
         wait_until("hop limit 1 again", lambda: "hoplimit 1" in table(), timeout=60)
     assert put_token(lab, nested, timeout_s=5) == (0, "")
+
+
+def test_chassis_required_mode_in_the_agent(lab):
+    """`[ovnmeta] imds_tokens = required`: the agent refuses token-less requests itself (the
+    Nova-backend configuration), for every instance of the chassis."""
+    fragment = services.config_dir(lab.dir, "cmp1") / "97-test-required.conf"
+    fragment.write_text("[ovnmeta]\nimds_tokens = required\n")
+    try:
+        lab.stop_agent(1)
+        lab.start_agent(1)
+        assert metadata_get(lab, "g2", "/latest/meta-data/instance-id")[0] == 401
+        assert metadata_get(lab, "g2", "/openstack/latest/meta_data.json")[0] == 401
+        _, token = put_token(lab, lab.instance("g2").netns)
+        assert reads_own(lab, "g2", token)
+        assert client(lab, "g2", EC2_METADATA) == ec2_view(lab, "g2")
+    finally:
+        fragment.unlink()
+        lab.stop_agent(1)
+        lab.start_agent(1)
+    assert metadata_get(lab, "g2", "/latest/meta-data/instance-id")[0] == 200
