@@ -175,6 +175,8 @@ def compute_params(lab_dir: Path, topo: Topology, cmp: Compute, secret: str) -> 
             "state_path": str(state),
             "metadata_proxy_socket": str(state / "metadata_proxy"),
             "ovsdb_connection": f"unix:{compute.db_sock(lab_dir, cmp)}",
+            # The lab's backend is ovnmeta's embedded API: it enforces each instance's mode.
+            "imds_token_state": True,
         },
     }
 
@@ -200,8 +202,6 @@ def write_agent_config(
     etc = render_config(lab_dir, "compute", cmp.name, params)
     # Lab-only addition, merged by oslo.config's --config-dir like any conf.d fragment.
     (etc / "99-lab-logging.conf").write_text(f"[DEFAULT]\nlog_file = {agent_log(lab_dir, cmp)}\n")
-    # The lab's backend is ovnmeta's embedded API: let it enforce each instance's token mode.
-    (etc / "98-lab-imds.conf").write_text("[ovnmeta]\nimds_token_state = true\n")
     return etc
 
 
