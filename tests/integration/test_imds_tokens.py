@@ -286,3 +286,32 @@ def test_chassis_required_mode_in_the_agent(lab):
         lab.stop_agent(1)
         lab.start_agent(1)
     assert metadata_get(lab, "g2", "/latest/meta-data/instance-id")[0] == 200
+
+
+IDENTITY = """
+import json
+from ec2_metadata import ec2_metadata as m
+print(json.dumps({"account": m.account_id, "region": m.region,
+                  "document": m.instance_identity_document}))
+"""
+
+
+def test_signed_identity_document_read_by_ec2_metadata_and_verified(lab, tmp_path):
+    vm = lab.instance("g1")
+    doc = client(lab, "g1", IDENTITY)
+    assert (doc["account"], doc["region"]) == (vm.project, "RegionOne")
+    assert doc["document"]["instanceId"] == "i-" + vm.id.replace("-", "")[:8]
+    assert doc["document"]["privateIp"] == vm.addresses[0]
+    _, token = put_token(lab, vm.netns)
+    base = "/latest/dynamic/instance-identity/"
+    status, raw = metadata_get(lab, "g1", base + "document", {TOKEN: token})
+    _, p7 = metadata_get(lab, "g1", base + "pkcs7", {TOKEN: token})
+    assert status == 200 and json.loads(raw) == doc["document"]
+    (tmp_path / "doc").write_text(raw)
+    (tmp_path / "p7.pem").write_text(f"-----BEGIN PKCS7-----\n{p7}\n-----END PKCS7-----\n")
+    verify = ["openssl", "cms", "-verify", "-inform", "PEM", "-in", str(tmp_path / "p7.pem"),
+              "-content", str(tmp_path / "doc"), "-binary", "-purpose", "any",
+              "-CAfile", str(services.identity_pair(lab.dir)[1])]  # fmt: skip
+    assert subprocess.run(verify, capture_output=True).returncode == 0
+    (tmp_path / "doc").write_text(raw.replace(vm.project, "another-project"))
+    assert subprocess.run(verify, capture_output=True).returncode != 0
