@@ -25,7 +25,7 @@ USER_DATA = b"#cloud-config\nhostname: tokens\n"
 @pytest.fixture(scope="module")
 def lab():
     with running_lab(1, 1) as lab:
-        lab.create_network("net-a", ["10.0.0.0/24"])
+        lab.create_network("net-a", ["10.0.0.0/24", "fd00:a::/64"])
         for name in ("g1", "g2", "strict"):
             lab.boot(name, "net-a", 1, user_data=USER_DATA)
         for name in ("g1", "g2", "strict"):
@@ -64,6 +64,24 @@ def test_guest_gets_a_token_and_reads_with_it(lab):
         200,
         vm.addresses[0],
     )
+
+
+def test_token_over_ipv6_link_local(lab):
+    """Bound to the guest's link-local address: valid over IPv6, refused over IPv4."""
+    vm = lab.instance("g1")
+    v6 = "http://[fe80::a9fe:a9fe%eth0]"
+    wait_metadata(lab, "g1", url=v6)  # the guest's link-local address comes up after DAD
+    status, token = curl(lab, vm.netns, "-X", "PUT", "-H", f"{TTL}: 60", f"{v6}/latest/api/token")
+    assert status == 200 and len(token) == 60
+    path = "/openstack/latest/meta_data.json"
+    status, body = metadata_get(lab, "g1", path, {TOKEN: token}, url=v6)
+    assert status == 200 and vm.id in body
+    assert metadata_get(lab, "g1", path, {TOKEN: token})[0] == 401
+    ns = f"ovnmeta-{lab.state().networks['net-a'].id}"
+    routes = lab.run_on_compute(
+        1, ["ip", "netns", "exec", ns, "ip", "-6", "route", "show", "table", "2541"]
+    )
+    assert "hoplimit 1" in routes
 
 
 def test_another_guests_token_and_garbage_are_401(lab):
