@@ -118,3 +118,20 @@ def test_ttl_accepted(values, expected):
 )  # fmt: skip
 def test_ttl_refused(values):
     assert isinstance(tokens.parse_ttl(values), tokens.BadTtl)
+
+
+def test_vector_follows_the_documented_layout():
+    """Rebuild TOKEN_VECTOR from the module docstring's layout with hashlib alone."""
+    import base64
+    import hashlib
+    import hmac
+
+    raw = base64.urlsafe_b64decode(TOKEN_VECTOR)
+    head = bytes([1]) + (NOW + 21600).to_bytes(4, "big") + NONCE
+    assert raw[:15] == head
+    fields = b"".join(
+        len(v.encode()).to_bytes(2, "big") + v.encode()
+        for v in (BIND.instance_id, BIND.network, BIND.address)
+    )
+    key = hmac.new(b"s3cr3t", b"ovnmeta imds session token key v1", hashlib.sha256).digest()
+    assert raw[15:] == hmac.new(key, head + fields, hashlib.sha256).digest()[:30]
