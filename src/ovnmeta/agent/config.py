@@ -110,6 +110,11 @@ def _build(conf: cfg.ConfigOpts) -> Settings:
         nova_pool_size=check_positive("nova_pool_size", conf.ovnmeta.nova_pool_size),
         max_request_body=check_positive("max_request_body", conf.ovnmeta.max_request_body),
         **_fairness(conf.ovnmeta),
+        imds_tokens=check_choice("imds_tokens", conf.ovnmeta.imds_tokens, ("optional", "required")),
+        imds_tokens_required_projects=frozenset(
+            p.strip() for p in conf.ovnmeta.imds_tokens_required_projects if p.strip()
+        ),
+        imds_token_state=conf.ovnmeta.imds_token_state,
     )
     rl = conf.metadata_rate_limiting
     rate = RateLimitSettings(
@@ -153,6 +158,7 @@ def _build(conf: cfg.ConfigOpts) -> Settings:
             "timeout_http_keep_alive", hp.timeout_http_keep_alive
         ),
         rate_limit=rate,
+        imds_hop_limit=_hop_limit(om.imds_hop_limit),
     )
     _check_socket_paths(proxy.metadata_proxy_socket, edge.state_dir)
     agent = AgentSettings(
@@ -196,6 +202,12 @@ def _build(conf: cfg.ConfigOpts) -> Settings:
         proxy=proxy,
         edge=edge,
     )
+
+
+def _hop_limit(value: int) -> int:
+    if not 1 <= value <= 64:
+        raise ConfigError(f"imds_hop_limit: {value} is not within 1..64")
+    return value
 
 
 def _fairness(om: cfg.ConfigOpts.GroupAttr) -> dict[str, int | float]:

@@ -99,6 +99,7 @@ class Agent:
             settings.agent.resync_interval_s,
             on_change=self.status_file.touch,
             on_identity_changed=self._identity_changed,
+            hop_limit=settings.edge.imds_hop_limit,
         )
         self.sb = SbDispatch(
             sb,

@@ -162,6 +162,28 @@ _OVNMETA_OPTS = [
         default=_PROXY_DEFAULTS["queue_timeout_s"],
         help="longest wait for a slot (s), then 429 (own share full) or 503 (agent busy)",
     ),
+    cfg.StrOpt(
+        "imds_tokens",
+        default="optional",
+        help="session tokens (PUT /latest/api/token): optional, or required (token-less "
+        "requests get 401 and never reach the backend)",
+    ),
+    cfg.ListOpt(
+        "imds_tokens_required_projects",
+        default=[],
+        help="project ids whose instances need a token even when imds_tokens = optional",
+    ),
+    cfg.BoolOpt(
+        "imds_token_state",
+        default=False,
+        help="send the backend a signed X-Ovnmeta-Token-State header (only for ovnmeta's "
+        "embedded metadata API, which then enforces each instance's imds_tokens mode)",
+    ),
+    cfg.IntOpt(
+        "imds_hop_limit",
+        default=1,
+        help="IP TTL / hop limit of the token PUT's answer (1..64)",
+    ),
     cfg.FloatOpt(
         "guest_log_interval",
         default=_PROXY_DEFAULTS["guest_log_interval_s"],

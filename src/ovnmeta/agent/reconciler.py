@@ -56,6 +56,7 @@ class Reconciler:
         resync_interval_s: int,
         on_change: Callable[[], None],
         on_identity_changed: Callable[[Identity], None],
+        hop_limit: int | None = None,
     ) -> None:
         """`on_change`: what the status file shows changed. `on_identity_changed`: the local
         OVSDB names another chassis or bridge now (register again, resync)."""
@@ -67,6 +68,7 @@ class Reconciler:
         self._resync_interval_s = resync_interval_s
         self._on_change = on_change
         self._on_identity_changed = on_identity_changed
+        self._hop_limit = hop_limit
         self.identity: Identity | None = None
         self.namer = names.VethNamer()
         self.frontends: dict[NetworkId, Frontend] = {}  # what the edge serves (or will)
@@ -151,7 +153,7 @@ class Reconciler:
         started = self._clock.monotonic()
         bridge = await self._bridge()
         seen = await self._dp.observe(spec.namespace, (spec.veth_outer,))
-        actions = plan.plan(spec, seen, bridge)
+        actions = plan.plan(spec, seen, bridge, self._hop_limit)
         observed = self._clock.monotonic()
         if actions:
             await self._dp.apply(actions)

@@ -68,6 +68,15 @@ class ProxySettings:
     queued_per_source: int = 64
     queue_timeout_s: float = 10.0
     guest_log_interval_s: float = 60.0  # one guest-triggered WARNING per source per interval
+    # IMDSv2-style session tokens (proxy/tokens.py, docs/agent.md "Session tokens").
+    imds_tokens: str = "optional"
+    """This chassis's default: "optional" (token-less requests served) or "required"."""
+    imds_tokens_required_projects: frozenset[str] = frozenset()
+    """Projects whose instances need a token whatever the default."""
+    imds_token_state: bool = False
+    """Tell the backend, by a signed header, whether the request carried a valid token, so the
+    embedded metadata API enforces its per-instance mode. Only for the embedded API: Nova gets
+    exactly the four headers of agent-contract.md."""
 
     def __repr__(self) -> str:  # the secret never reaches a log line
         return f"ProxySettings(nova={self.nova_base_url!r}, socket={self.metadata_proxy_socket!r})"
@@ -143,6 +152,10 @@ class EdgeSettings:
     half-request is closed within seconds even with upstream's 30 s written in the ini."""
     timeout_http_keep_alive: int
     rate_limit: RateLimitSettings
+    imds_hop_limit: int = 1
+    """IP TTL / hop limit of a token PUT's answer (`imds_hop_limit`, 1..64): with 1, a client
+    behind a guest's NAT or routing never receives a token (the edge marks the answer, an
+    nftables rule in the namespace rewrites its TTL)."""
 
 
 @dataclass(frozen=True, slots=True)

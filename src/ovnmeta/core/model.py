@@ -17,6 +17,10 @@ InstanceId = NewType("InstanceId", str)
 METADATA_IPV4 = "169.254.169.254"
 METADATA_IPV6 = "fe80::a9fe:a9fe"
 METADATA_PORT = 80
+# Session tokens (agent.proxy.tokens): the path the edge and the agent both know, and the
+# packet mark the edge sets on a token's answer for the namespace's hop-limit rule.
+TOKEN_PATH = "/latest/api/token"
+HOP_LIMIT_MARK = 0x0A9FEA9F
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,9 +16,15 @@ section 2.1), so a TripleO or Packstack hiera dump translates key by key:
       metadata_protocol: http
       metadata_workers: 2
       rate_limiting: {rate_limit_enabled: true, base_query_rate_limit: 60}
+      imds_tokens: optional             # session tokens ([ovnmeta]; docs/agent.md): or required
+      imds_tokens_required_projects: [p1]
+      imds_token_state: true            # only with ovnmeta's metadata API as the backend
+      imds_hop_limit: 1
     metadata_api:                       # role controller
       listen: 192.0.2.11
       port: 8775
+      identity_key: /etc/ovnmeta/identity.key   # signs the instance identity document
+      identity_cert: /etc/ovnmeta/identity.crt
 
 An option left out is left out of the ini as well (puppet's `<SERVICE DEFAULT>`), so the
 service default applies. `parse()` raises `ConfigError("<param>: <what is wrong>")` for the first
@@ -104,6 +110,10 @@ class AgentParams:
     host: str | None = None
     debug: bool | None = None
     rate_limiting: RateLimits | None = None
+    imds_tokens: str | None = None
+    imds_tokens_required_projects: tuple[str, ...] | None = None
+    imds_token_state: bool | None = None
+    imds_hop_limit: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +127,9 @@ class MetadataApiParams:
     dhcp_domain: str | None = None
     vendordata_jsonfile_path: str | None = None
     debug: bool | None = None
+    identity_key: str | None = None
+    identity_cert: str | None = None
+    region: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -393,6 +406,10 @@ def _agent(
         host=checks.check_host(sec.name("host"), host) if host is not None else None,
         debug=debug if debug is not None else top_debug,
         rate_limiting=_rate_limits(rate, warnings) if rate else None,
+        imds_tokens=_choice(sec, "imds_tokens", ("optional", "required")),
+        imds_tokens_required_projects=sec.list_("imds_tokens_required_projects"),
+        imds_token_state=sec.bool_("imds_token_state"),
+        imds_hop_limit=sec.int_("imds_hop_limit", low=1, high=64),
     )
     sec.done()
     return params
@@ -488,9 +505,23 @@ def _metadata_api(
         dhcp_domain=sec.str_("dhcp_domain"),
         vendordata_jsonfile_path=sec.path_("vendordata_jsonfile_path"),
         debug=debug if debug is not None else top_debug,
+        identity_key=sec.path_("identity_key"),
+        identity_cert=sec.path_("identity_cert"),
+        region=sec.str_("region"),
     )
+    if (params.identity_key is None) != (params.identity_cert is None):
+        raise ConfigError(
+            f"{sec.name('identity_key')}: give identity_key and identity_cert together"
+        )
     sec.done()
     return params
+
+
+def _choice(sec: _Section, key: str, choices: tuple[str, ...]) -> str | None:
+    value = sec.str_(key)
+    if value is not None and value not in choices:
+        raise ConfigError(f"{sec.name(key)}: {value!r} is not one of {', '.join(choices)}")
+    return value
 
 
 def _is_loopback(host: str) -> bool:
@@ -518,6 +549,10 @@ def files_to_check(deployment: Deployment) -> tuple[tuple[str, str], ...]:
             path = getattr(a, name)
             if path:
                 out.append((f"agent.{name}", path))
+    m = deployment.metadata_api
+    for name in ("identity_key", "identity_cert"):
+        if m is not None and getattr(m, name):
+            out.append((f"metadata_api.{name}", getattr(m, name)))
     if deployment.metadata_api and deployment.metadata_api.vendordata_jsonfile_path:
         out.append(
             (

@@ -34,6 +34,9 @@ METADATA_API_OPTIONS = {
     "shared_secret": api.SECRET_OPT,
     "dhcp_domain": api.DHCP_DOMAIN_OPT,
     "vendordata_jsonfile_path": api.VENDOR_DATA_OPT,
+    "identity_key": api.IDENTITY_KEY_OPT,
+    "identity_cert": api.IDENTITY_CERT_OPT,
+    "region": api.REGION_OPT,
 }
 
 # `--conf-d`: oslo.config's --config-dir reads only `*.conf`, in name order (EDPM's layout).
@@ -148,6 +151,20 @@ def agent_sections(a: AgentParams) -> tuple[Section, ...]:
             ),
         ),
         rate,
+        (
+            "ovnmeta",
+            (
+                ("imds_tokens", a.imds_tokens),
+                (
+                    "imds_tokens_required_projects",
+                    ",".join(a.imds_tokens_required_projects)
+                    if a.imds_tokens_required_projects
+                    else None,
+                ),
+                ("imds_token_state", a.imds_token_state),
+                ("imds_hop_limit", a.imds_hop_limit),
+            ),
+        ),
     )
 
 
@@ -164,6 +181,9 @@ def metadata_api_sections(m: MetadataApiParams) -> tuple[Section, ...]:
                 (o["shared_secret"], m.shared_secret),
                 (o["dhcp_domain"], m.dhcp_domain),
                 (o["vendordata_jsonfile_path"], m.vendordata_jsonfile_path),
+                (o["identity_key"], m.identity_key),
+                (o["identity_cert"], m.identity_cert),
+                (o["region"], m.region),
             ),
         ),
     )

@@ -82,10 +82,28 @@ def render_config(lab_dir: Path, role: str, node: str, params: dict) -> Path:
     return config_dir(lab_dir, node)
 
 
+def identity_pair(lab_dir: Path) -> tuple[Path, Path]:
+    """The lab's identity-document signing key and self-signed certificate, made once."""
+    key, cert = lab_dir / "identity.key", lab_dir / "identity.crt"
+    if not (key.exists() and cert.exists()):
+        run(
+            ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),
+             "-out", str(cert), "-subj", "/CN=ovnmeta lab identity", "-days", "30"]
+        )  # fmt: skip
+    return key, cert
+
+
 def controller_params(lab_dir: Path, ctl: Controller, secret: str) -> dict:
+    key, cert = identity_pair(lab_dir)
     return {
         "shared_secret": secret,
-        "metadata_api": {"listen": ctl.ip, "port": API_PORT, "db_path": str(store_path(lab_dir))},
+        "metadata_api": {
+            "listen": ctl.ip,
+            "port": API_PORT,
+            "db_path": str(store_path(lab_dir)),
+            "identity_key": str(key),
+            "identity_cert": str(cert),
+        },
     }
 
 
@@ -188,6 +206,8 @@ def compute_params(lab_dir: Path, topo: Topology, cmp: Compute, secret: str) -> 
             "state_path": str(state),
             "metadata_proxy_socket": str(state / "metadata_proxy"),
             "ovsdb_connection": f"unix:{compute.db_sock(lab_dir, cmp)}",
+            # The lab's backend is ovnmeta's embedded API: it enforces each instance's mode.
+            "imds_token_state": True,
         },
     }
 

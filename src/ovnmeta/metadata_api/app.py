@@ -22,7 +22,7 @@ from collections.abc import Callable
 from aiohttp import web
 
 from ovnmeta.core.errors import OvnmetaError, StoreError
-from ovnmeta.metadata_api import paths, render, settings, store, validate
+from ovnmeta.metadata_api import identity, paths, render, settings, signer, store, validate
 from ovnmeta.metadata_api.model import InstanceRecord
 
 logger = logging.getLogger(__name__)
@@ -79,6 +79,9 @@ class MetadataApi:
         )
         self._warned: set[tuple[int, str]] = set()
         self._store_failing = False
+        self._signer: signer.Signer | None = None
+        if config.identity_key and config.identity_cert:
+            self._signer = signer.Signer(config.identity_key, config.identity_cert)
 
     def _warn_once(self, status: int, instance_id: str | None, message: str) -> None:
         """First rejection per (status, instance) at WARNING, repeats at DEBUG: a guest with
@@ -142,10 +145,22 @@ class MetadataApi:
             self._warn_once(rejected.status, instance_id, rejected.log)
             return _respond(render.error(rejected.status, rejected.explanation))
         assert record is not None
+        rejected = validate.check_token(
+            record,
+            instance_id,
+            headers.get(validate.TOKEN_STATE),
+            headers.get(validate.TOKEN_STATE_SIGNATURE),
+            secret=self.config.metadata_proxy_shared_secret,
+        )
+        if rejected is not None:
+            logger.debug("%s", rejected.log)  # a guest's every request in required mode
+            return _respond(render.error(rejected.status, rejected.explanation))
         if isinstance(route, paths.NotFound):
             return _respond(render.NOT_FOUND)
         if isinstance(route, paths.Password):
             return _respond(await self._password(request, record))
+        if isinstance(route, paths.Dynamic):
+            return _respond(await self._dynamic(route, record))
         ctx = render.Context(
             dhcp_domain=self.config.dhcp_domain,
             vendor_data=self.config.vendor_data,
@@ -154,6 +169,30 @@ class MetadataApi:
             remote_address=forwarded_for,
         )
         return _respond(render.render(route.tokens, record, ctx))
+
+    async def _dynamic(self, route: paths.Dynamic, record: InstanceRecord) -> render.Reply:
+        answer = identity.resolve(route.rest, self._signer is not None)
+        if answer is None:
+            return render.NOT_FOUND
+        if isinstance(answer, identity.Listing):
+            return render.text(answer.body)
+        try:
+            created = await asyncio.to_thread(self.store.created_at, record.uuid)
+        except StoreError as exc:
+            logger.error("identity of %s: %s", record.uuid, exc)
+            return render.error(500)
+        if created is None:
+            return render.NOT_FOUND  # removed since the lookup
+        doc = identity.document(record, self.config.region, identity.pending_time(created))
+        if answer.name == "document":
+            return render.Reply(200, "application/json", doc)
+        assert self._signer is not None
+        try:
+            signed = await asyncio.to_thread(self._signer.sign, doc)
+        except signer.SigningError as exc:
+            logger.error("identity of %s: %s", record.uuid, exc)
+            return render.error(500)
+        return render.text(signed[answer.name])
 
     async def _lookup(self, instance_id: str) -> InstanceRecord | None:
         key = validate.lookup_key(instance_id)
@@ -257,6 +296,9 @@ async def start(
 
 async def serve(config: settings.ApiSettings) -> None:
     """Run until SIGTERM or SIGINT, then let in-flight requests finish and exit."""
+    if config.identity_key and config.identity_cert:
+        # A wrong key/certificate pair stops start-up with one line, not every request.
+        signer.Signer(config.identity_key, config.identity_cert).check()
     instances = store.InstanceStore(config.db_path)
     try:
         runner, port = await start(config, instances)

@@ -162,6 +162,11 @@ def _add_record_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--flavor")
     parser.add_argument("--launch-index", type=int)
     parser.add_argument("--security-group", action="append", default=[], metavar="NAME")
+    parser.add_argument(
+        "--imds-tokens",
+        choices=model.IMDS_TOKEN_MODES,
+        help="session tokens: optional (default), or required (token-less requests get 401)",
+    )
 
 
 def _open(args: argparse.Namespace, *, create: bool = False) -> store.InstanceStore:
@@ -282,6 +287,8 @@ def _common_fields(args: argparse.Namespace) -> dict[str, Any]:
         fields["launch_index"] = args.launch_index
     if args.security_group:
         fields["security_groups"] = tuple(args.security_group)
+    if args.imds_tokens is not None:
+        fields["imds_tokens"] = args.imds_tokens
     return fields
 
 
@@ -339,7 +346,9 @@ def _show(args: argparse.Namespace) -> int:
         print(json.dumps(codec.to_dict(record, user_data=args.with_user_data), indent=2))
         return 0
     doc = codec.to_dict(record, user_data=False)
-    for key in ("uuid", "name", "hostname", "project_id", "availability_zone", "flavor"):
+    for key in (
+        "uuid", "name", "hostname", "project_id", "availability_zone", "flavor", "imds_tokens"
+    ):  # fmt: skip
         print(f"{key}: {doc[key] if doc[key] is not None else '-'}")
     print(f"user_data: {doc['user_data_bytes']} bytes")
     for key in record.key_pairs:

@@ -54,6 +54,7 @@ def to_dict(record: model.InstanceRecord, *, user_data: bool = True) -> dict[str
         "vendor_data": None if record.vendor_data is None else json.loads(record.vendor_data),
         "vifs": [vif_to_dict(v) for v in record.vifs],
         "security_groups": list(record.security_groups),
+        "imds_tokens": record.imds_tokens,
         "user_data_bytes": len(record.user_data or b""),
     }
     if user_data:
@@ -144,6 +145,7 @@ def from_dict(doc: Any) -> model.InstanceRecord:
             security_groups=tuple(_list(doc, "security_groups"))
             if "security_groups" in doc
             else ("default",),
+            imds_tokens=doc.get("imds_tokens", "optional"),
         )
     except (TypeError, ValueError, AttributeError) as exc:  # wrong JSON types in hostile input
         raise model.InvalidRecord(f"instance: malformed field ({exc})") from None

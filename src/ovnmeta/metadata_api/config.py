@@ -49,6 +49,11 @@ _OPTS = [
         min=0,
         help="instance cache TTL, s",
     ),
+    cfg.StrOpt(settings.IDENTITY_KEY_OPT, help="PEM key signing the instance identity document"),
+    cfg.StrOpt(settings.IDENTITY_CERT_OPT, help="PEM certificate of identity_key"),
+    cfg.StrOpt(
+        settings.REGION_OPT, default=settings.DEFAULT_REGION, help="region in identity documents"
+    ),
 ]
 
 
@@ -115,12 +120,17 @@ def load(
             _SECRET: secret or "",
             "dhcp_domain": group.dhcp_domain or "",
             "metadata_cache_expiration": group.metadata_cache_expiration,
+            "identity_key": group.identity_key or None,
+            "identity_cert": group.identity_cert or None,
+            "region": group.region or settings.DEFAULT_REGION,
         }
         vendor_path = vendor_data_file or group.vendordata_jsonfile_path
     except (cfg.Error, ValueError) as exc:  # values are parsed on first access
         raise ConfigError(f"config: {exc}") from exc
     if vendor_path:
         values["vendor_data"] = load_vendor_data(vendor_path)
+    if bool(values["identity_key"]) != bool(values["identity_cert"]):
+        raise ConfigError("identity_key and identity_cert: set both, or neither")
     if shared_secret_file:
         # A trailing newline is an editor artefact, never part of the key.
         secret_text = read_text_file(shared_secret_file, "--shared-secret-file", 4096)

@@ -239,6 +239,11 @@ class Vif:
             raise _fail(f"vif {self.mac}", f"more than {MAX_FIXED_IPS} fixed ips")
 
 
+# Session tokens: "required" answers token-less requests 401 (the agent says, by a signed
+# header, whether a request carried a valid token: core.signing.TOKEN_STATE_HEADER).
+IMDS_TOKEN_MODES = ("optional", "required")
+
+
 @dataclass(frozen=True, slots=True)
 class InstanceRecord:
     uuid: str
@@ -254,6 +259,7 @@ class InstanceRecord:
     launch_index: int = 0
     flavor: str = "m1.small"
     security_groups: tuple[str, ...] = ("default",)
+    imds_tokens: str = "optional"  # session tokens: "optional" or "required" (IMDS_TOKEN_MODES)
 
     def __post_init__(self) -> None:
         # Normalising setters: the record stays frozen to everyone else.
@@ -283,6 +289,8 @@ class InstanceRecord:
             raise _fail("security_groups", f"more than {MAX_SECURITY_GROUPS} groups")
         for group in self.security_groups:
             _text("security group", group)
+        if self.imds_tokens not in IMDS_TOKEN_MODES:
+            raise _fail("imds_tokens", f"{self.imds_tokens!r} is not one of {IMDS_TOKEN_MODES}")
 
     @property
     def meta(self) -> dict[str, str]:

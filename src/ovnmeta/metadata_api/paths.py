@@ -69,11 +69,19 @@ class Document:
 
 
 @dataclass(frozen=True, slots=True)
+class Dynamic:
+    """`/<ec2 version>/dynamic/...`: the signed instance identity (metadata_api.identity).
+    `rest`: the segments after `dynamic`."""
+
+    rest: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class NotFound:
     """A path that cannot be in either tree (too long); answered 404 after the header checks."""
 
 
-Route = Root | Password | Document | NotFound
+Route = Root | Password | Dynamic | Document | NotFound
 
 
 def openstack_version(name: str) -> str | None:
@@ -113,6 +121,9 @@ def route(raw: str) -> Route:
         return Root()
     if parts[0] not in ("ec2", "openstack"):
         parts = ("ec2", *parts)
+    dynamic = len(parts) >= 3 and parts[0] == "ec2" and parts[2] == "dynamic"
+    if dynamic and ec2_version(parts[1]) is not None:
+        return Dynamic(parts[3:])
     if len(parts) == 3 and parts[0] == "openstack" and parts[2] == "password":
         version = openstack_version(parts[1])
         if version is not None and version >= GRIZZLY:

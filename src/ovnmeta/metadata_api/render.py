@@ -21,6 +21,7 @@ HTML = "text/html; charset=UTF-8"
 _TITLES = {
     200: "OK",
     400: "Bad Request",
+    401: "Unauthorized",
     403: "Forbidden",
     404: "Not Found",
     409: "Conflict",

@@ -16,12 +16,16 @@ SECRET_OPT = "metadata_proxy_shared_secret"
 DHCP_DOMAIN_OPT = "dhcp_domain"
 VENDOR_DATA_OPT = "vendordata_jsonfile_path"
 CACHE_OPT = "metadata_cache_expiration"
+IDENTITY_KEY_OPT = "identity_key"
+IDENTITY_CERT_OPT = "identity_cert"
+REGION_OPT = "region"
 
 DEFAULT_LISTEN = "127.0.0.1"
 DEFAULT_PORT = 8775
 DEFAULT_DB_PATH = "/var/lib/ovnmeta/instances.sqlite3"
 DEFAULT_DHCP_DOMAIN = "novalocal"
 DEFAULT_CACHE_EXPIRATION = 15
+DEFAULT_REGION = "RegionOne"
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,3 +50,11 @@ class ApiSettings:
     """Longest wait for a password POST body from a slow (or hostile) client."""
     shutdown_timeout_s: float = 5.0
     """On SIGTERM, how long in-flight requests may finish."""
+    identity_key: str | None = None
+    """PEM private key that signs the instance identity document; without it (or without
+    `identity_cert`) `/latest/dynamic/` is 404."""
+    identity_cert: str | None = None
+    """PEM certificate of `identity_key`, embedded in the PKCS#7 signatures; relying
+    parties verify against it."""
+    region: str = DEFAULT_REGION
+    """`region` in the identity document (Keystone's default region name)."""

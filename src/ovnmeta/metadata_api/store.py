@@ -35,7 +35,7 @@ from ovnmeta.metadata_api import codec, model
 
 logger = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: imds_tokens (session tokens, issue 12)
 MAX_PASSWORD_CHARS = 1020  # Nova keeps 4 chunks of 255 characters
 
 _SCHEMA = """
@@ -54,6 +54,7 @@ CREATE TABLE instances (
     vifs TEXT NOT NULL,
     security_groups TEXT NOT NULL,
     password TEXT NOT NULL DEFAULT '',
+    imds_tokens TEXT NOT NULL DEFAULT 'optional',
     created_at REAL NOT NULL,
     updated_at REAL NOT NULL
 ) STRICT;
@@ -61,12 +62,16 @@ CREATE INDEX instances_project ON instances (project_id);
 """
 _COLUMNS = (
     "uuid, name, hostname, project_id, availability_zone, launch_index, flavor, user_data, "
-    "key_pairs, metadata, vendor_data, vifs, security_groups"
+    "key_pairs, metadata, vendor_data, vifs, security_groups, imds_tokens"
 )
+# Each step brings a store from its version to the next, in one transaction.
+_MIGRATIONS = {
+    1: ("ALTER TABLE instances ADD COLUMN imds_tokens TEXT NOT NULL DEFAULT 'optional'",),
+}
 _UPDATE = (
     "UPDATE instances SET name = ?, hostname = ?, project_id = ?, availability_zone = ?, "
     "launch_index = ?, flavor = ?, user_data = ?, key_pairs = ?, metadata = ?, vendor_data = ?, "
-    "vifs = ?, security_groups = ?, updated_at = ? WHERE uuid = ?"
+    "vifs = ?, security_groups = ?, imds_tokens = ?, updated_at = ? WHERE uuid = ?"
 )
 
 
@@ -121,10 +126,29 @@ class InstanceStore:
                 f"{self.path}: not an ovnmeta instance store (it has tables "
                 f"{sorted(tables)[:5]!r}; point --db at another file)"
             )
-        if version == SCHEMA_VERSION and "instances" not in tables:
+        if version >= 1 and "instances" not in tables:
             raise StoreError(f"{self.path}: instance table is missing (damaged store)")
         if version == 0:
             self._create_schema()
+        elif version < SCHEMA_VERSION:
+            self._migrate()
+
+    def _migrate(self) -> None:
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            # Re-read under the write lock: another process may have migrated meanwhile.
+            version = self._conn.execute("PRAGMA user_version").fetchone()[0]
+            while version < SCHEMA_VERSION:
+                for statement in _MIGRATIONS[version]:
+                    self._conn.execute(statement)
+                version += 1
+                self._conn.execute(f"PRAGMA user_version = {version}")
+                logger.info("instance store %s: schema upgraded to version %d", self.path, version)
+            self._conn.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):
+                self._conn.execute("ROLLBACK")
+            raise
 
     def _create_schema(self) -> None:
         self._conn.execute("PRAGMA journal_mode = WAL")
@@ -213,6 +237,7 @@ class InstanceStore:
             record.vendor_data,
             json.dumps(doc["vifs"]),
             json.dumps(doc["security_groups"]),
+            record.imds_tokens,
         )
 
     def _record(self, row: tuple[Any, ...]) -> model.InstanceRecord:
@@ -232,6 +257,7 @@ class InstanceStore:
                     "vendor_data": None if row[10] is None else json.loads(row[10]),
                     "vifs": json.loads(row[11]),
                     "security_groups": json.loads(row[12]),
+                    "imds_tokens": row[13],
                 }
             )
             # User data is a BLOB, bypassing base64: rebuild with it.
@@ -261,7 +287,7 @@ class InstanceStore:
             else:
                 conn.execute(
                     f"INSERT INTO instances ({_COLUMNS}, created_at, updated_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (*self._row(record), now, now),
                 )
         logger.info(
@@ -280,6 +306,16 @@ class InstanceStore:
                 f"SELECT {_COLUMNS} FROM instances WHERE uuid = ?", (key,)
             ).fetchone()
         return None if row is None else self._record(row)
+
+    def created_at(self, uuid: str) -> float | None:
+        """When the instance was first registered (unix s): the identity's pendingTime."""
+        try:
+            key = model.canonical_uuid(uuid)
+        except model.InvalidRecord:
+            return None
+        with self._read(f"read instance {key}") as conn:
+            row = conn.execute("SELECT created_at FROM instances WHERE uuid = ?", (key,)).fetchone()
+        return None if row is None else float(row[0])
 
     def require(self, uuid: str) -> model.InstanceRecord:
         record = self.get(uuid)

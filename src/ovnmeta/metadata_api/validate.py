@@ -6,6 +6,7 @@
     4. signature matches (constant time) -> 403
     5. instance exists                   -> 404   (check_owner)
     6. instance.project_id == tenant     -> 404   (check_owner, indistinguishable from 5)
+    7. imds_tokens "required" and no signed "valid" token state -> 401   (check_token)
 
 The outcome is a value: `Rejected(status, explanation, log)` or None. `log` is for the shell's
 warning and never holds the expected signature or the secret.
@@ -20,6 +21,8 @@ INSTANCE_ID = "X-Instance-ID"
 SIGNATURE = "X-Instance-ID-Signature"
 TENANT_ID = "X-Tenant-ID"
 FORWARDED_FOR = "X-Forwarded-For"
+TOKEN_STATE = signing.TOKEN_STATE_HEADER
+TOKEN_STATE_SIGNATURE = signing.TOKEN_STATE_SIGNATURE
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,3 +88,31 @@ def lookup_key(instance_id: str) -> str | None:
         return model.canonical_uuid(instance_id)
     except model.InvalidRecord:
         return None
+
+
+def check_token(
+    record: model.InstanceRecord,
+    instance_id: str,
+    state: str | None,
+    signature: str | None,
+    *,
+    secret: str,
+) -> Rejected | None:
+    """Step 7. Only the agent can sign the token state (it verified the guest's token); a
+    missing, unsigned or "absent" state is a token-less request. An agent without
+    `imds_token_state` sends none, so a required instance behind it gets 401: fail closed."""
+    if record.imds_tokens != "required":
+        return None
+    # instance_id as the agent signed it (X-Instance-ID), not the canonical uuid
+    if (
+        state is not None
+        and signature is not None
+        and signing.token_state_valid(secret, instance_id, state, signature)
+    ):
+        return None
+    return Rejected(
+        401,
+        "A valid session token is required (PUT /latest/api/token).",
+        log=f"instance {record.uuid} requires session tokens; request had "
+        f"{'no token' if state == signing.TOKEN_ABSENT else 'no signed token state'}",
+    )

@@ -94,6 +94,7 @@ class FakeHost:
         self.root: dict[str, Link] = {}  # root ends by name
         self.peers: dict[str, tuple[str, str]] = {}  # root end -> (namespace, inner end)
         self.tx_off: set[tuple[str, str]] = set()
+        self.hop_limits: dict[tuple[str, int], int] = {}  # (namespace, family) -> limit
         self.ports: dict[str, tuple[str, str]] = {}  # port -> (bridge, iface-id)
         self.applied: list[a.Action] = []
         self.adoptable: dict[NetworkId, Frontend] = {}
@@ -146,6 +147,8 @@ class FakeHost:
             outer_links=tuple(self.root[n] for n in sorted(outer_names) if n in self.root),
             tx_checksum_off=frozenset(n for ns, n in self.tx_off if ns == namespace),
             ports=tuple(sorted((b, p, i) for p, (b, i) in self.ports.items() if p in outer_names)),
+            hop_limit_v4=self.hop_limits.get((namespace, 4)),
+            hop_limit_v6=self.hop_limits.get((namespace, 6)),
         )
 
     async def apply(self, actions: tuple[a.Action, ...]) -> None:
@@ -163,6 +166,7 @@ class FakeHost:
             case a.DeleteNamespace(namespace=ns):
                 self.namespaces.pop(ns, None)
                 self.tx_off = {(n, link) for n, link in self.tx_off if n != ns}
+                self.hop_limits = {k: v for k, v in self.hop_limits.items() if k[0] != ns}
                 for outer, (peer_ns, _) in list(self.peers.items()):
                     if peer_ns == ns:  # the inner end goes with the namespace, and its peer
                         self.root.pop(outer, None)
@@ -192,6 +196,9 @@ class FakeHost:
                 )
             case a.DisableTxChecksum(name=name, namespace=ns):
                 self.tx_off.add((ns, name))
+            case a.SetHopLimit(namespace=ns, hop_limit=hop_limit, ipv6=ipv6):
+                for family in (4, 6) if ipv6 else (4,):
+                    self.hop_limits[(ns, family)] = hop_limit
             case a.SetAddresses(name=name, namespace=ns, add=add, remove=remove):
                 link = self.namespaces[ns][name]
                 have = (link.addresses - set(remove)) | set(add)

@@ -110,6 +110,9 @@ def test_ipv6_nova_host_is_bracketed(tmp_path):
         ("[ovs]\novsdb_connection = bogus\n", "ovsdb_connection"),
         ("[metadata_rate_limiting]\nip_versions = 5\n", "ip_versions"),
         ("[metadata_haproxy]\ntimeout_server = 0\n", "timeout_server"),
+        ("[ovnmeta]\nimds_tokens = always\n", "imds_tokens"),
+        ("[ovnmeta]\nimds_hop_limit = 0\n", "imds_hop_limit"),
+        ("[ovnmeta]\nimds_hop_limit = 65\n", "imds_hop_limit"),
         ("[DEFAULT]\nstate_path = /" + "x" * 100 + "\n", "state_path"),
         ("[DEFAULT]\nmetadata_proxy_socket = /" + "s" * 120 + "\n", "metadata_proxy_socket"),
     ],
@@ -279,3 +282,22 @@ def test_bad_edge_limit_exits_2_with_one_line_and_starts_nothing(tmp_path, capsy
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "edge_network_maxconn" in err
     assert not state.exists()  # no edge config, pid file or socket was written
+
+
+def test_token_options_default_to_optional_and_are_read(tmp_path):
+    s = load(write(tmp_path, "[DEFAULT]\n"))
+    assert (s.proxy.imds_tokens, s.proxy.imds_tokens_required_projects) == ("optional", frozenset())
+    assert (s.proxy.imds_token_state, s.edge.imds_hop_limit) == (False, 1)
+    ini = """
+        [ovnmeta]
+        imds_tokens = required
+        imds_tokens_required_projects = p1, p2
+        imds_token_state = true
+        imds_hop_limit = 3
+    """
+    s = load(write(tmp_path, ini))
+    assert (s.proxy.imds_tokens, s.proxy.imds_tokens_required_projects) == (
+        "required",
+        frozenset({"p1", "p2"}),
+    )
+    assert (s.proxy.imds_token_state, s.edge.imds_hop_limit) == (True, 3)

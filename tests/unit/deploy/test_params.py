@@ -228,6 +228,21 @@ def test_secret_never_in_repr():
             id="listen-not-ip",
         ),
         pytest.param(
+            {"agent__imds_tokens": "always"},
+            "agent.imds_tokens: 'always' is not one of optional, required",
+            id="imds-tokens-choice",
+        ),
+        pytest.param(
+            {"agent__imds_hop_limit": 65},
+            "agent.imds_hop_limit: 65 is out of range (1-64)",
+            id="hop-limit-range",
+        ),
+        pytest.param(
+            {"metadata_api__identity_key": "/k.pem"},
+            "metadata_api.identity_key: give identity_key and identity_cert together",
+            id="identity-half",
+        ),
+        pytest.param(
             {"metadata_api__db_path": "instances.sqlite3"},
             "metadata_api.db_path: 'instances.sqlite3' is not an absolute path",
             id="relative-db-path",

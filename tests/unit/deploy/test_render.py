@@ -100,3 +100,31 @@ def test_every_agent_option_rendered_is_one_the_agent_registers():
     for section, options in render.agent_sections(d.agent):
         for name, _ in options:
             conf._get_opt_info(name, None if section == "DEFAULT" else section)  # or raises
+
+
+def test_token_and_identity_options_rendered_and_loaded_back():
+    data = {
+        "shared_secret": "7d1e0b0c4f5a9e2b",
+        "agent": {
+            "ovn_sb_connection": "tcp:192.0.2.11:6642",
+            "metadata_host": "192.0.2.10",
+            "imds_tokens": "required",
+            "imds_tokens_required_projects": ["p1", "p2"],
+            "imds_token_state": True,
+            "imds_hop_limit": 2,
+        },
+        "metadata_api": {
+            "listen": "192.0.2.11",
+            "identity_key": "/etc/ovnmeta/identity.key",
+            "identity_cert": "/etc/ovnmeta/identity.crt",
+            "region": "north",
+        },
+    }
+    d = params.parse(data, "compute")
+    (f,) = render.render(d, "compute")
+    assert "[ovnmeta]\nimds_tokens = required\nimds_tokens_required_projects = p1,p2\n" in f.text
+    assert "imds_token_state = true\nimds_hop_limit = 2" in f.text
+    c = params.parse(data, "controller")
+    api_text = render.ini("", render.metadata_api_sections(c.metadata_api))
+    assert "identity_key = /etc/ovnmeta/identity.key" in api_text and "region = north" in api_text
+    assert ("metadata_api.identity_key", "/etc/ovnmeta/identity.key") in params.files_to_check(c)

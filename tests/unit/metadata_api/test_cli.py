@@ -60,7 +60,12 @@ def test_add_show_update_list_rm(capsys, db, tmp_path):
     code, out, _ = run(capsys, "instance", "list", "--db", db, "--json")
     assert [r["uuid"] for r in json.loads(out)] == [UUID]
     code, out, _ = run(capsys, "instance", "show", UUID, "--db", db)
-    assert "name: renamed" in out
+    assert "name: renamed" in out and "imds_tokens: optional" in out
+    assert run(capsys, "instance", "update", UUID, "--db", db, "--imds-tokens", "required")[0] == 0
+    code, out, _ = run(capsys, "instance", "show", UUID, "--db", db)
+    assert "imds_tokens: required" in out
+    code, out, _ = run(capsys, "instance", "show", UUID, "--db", db, "--json")
+    assert json.loads(out)["imds_tokens"] == "required"
 
     assert run(capsys, "instance", "rm", UUID, "--db", db)[0] == 0
     code, _, err = run(capsys, "instance", "rm", UUID, "--db", db)

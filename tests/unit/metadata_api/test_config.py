@@ -93,3 +93,19 @@ def test_bad_vendor_data_file(tmp_path):
     vendor.write_bytes(b"\xff")
     with pytest.raises(ConfigError, match="not UTF-8"):
         config.load(vendor_data_file=str(vendor))
+
+
+def test_identity_options(tmp_path):
+    text = "[metadata_api]\nidentity_key = /k.pem\nidentity_cert = /c.pem\nregion = north\n"
+    loaded = config.load([write(tmp_path, text)])
+    assert (loaded.identity_key, loaded.identity_cert, loaded.region) == (
+        "/k.pem",
+        "/c.pem",
+        "north",
+    )
+    assert config.load().identity_key is None and config.load().region == "RegionOne"
+
+
+def test_identity_key_without_certificate_is_refused(tmp_path):
+    with pytest.raises(ConfigError, match="identity_key and identity_cert"):
+        config.load([write(tmp_path, "[metadata_api]\nidentity_key = /k.pem\n")])

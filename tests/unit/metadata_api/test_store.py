@@ -193,3 +193,39 @@ def test_records_are_frozen(db):
     record = db.add(build_record())
     with pytest.raises(dataclasses.FrozenInstanceError):
         record.name = "x"
+
+
+def test_token_mode_round_trips_and_updates(db):
+    db.add(build_record(imds_tokens="required"))
+    assert db.require(UUID).imds_tokens == "required"
+    assert db.update(UUID, imds_tokens="optional").imds_tokens == "optional"
+    with pytest.raises(model.InvalidRecord):
+        db.update(UUID, imds_tokens="sometimes")
+    assert db.require(UUID).imds_tokens == "optional"
+
+
+V1_SCHEMA = """
+CREATE TABLE instances (
+    uuid TEXT PRIMARY KEY NOT NULL, name TEXT NOT NULL, hostname TEXT NOT NULL,
+    project_id TEXT NOT NULL, availability_zone TEXT, launch_index INTEGER NOT NULL,
+    flavor TEXT NOT NULL, user_data BLOB, key_pairs TEXT NOT NULL, metadata TEXT NOT NULL,
+    vendor_data TEXT, vifs TEXT NOT NULL, security_groups TEXT NOT NULL,
+    password TEXT NOT NULL DEFAULT '', created_at REAL NOT NULL, updated_at REAL NOT NULL
+) STRICT;
+INSERT INTO instances VALUES ('%s', 'vm1', 'vm1', 'p', NULL, 0, 'm1.small', NULL, '[]', '{}',
+    NULL, '[]', '["default"]', 'pw', 1.0, 1.0);
+PRAGMA user_version = 1;
+"""
+
+
+def test_version_1_store_is_upgraded_in_place_keeping_its_records(tmp_path):
+    path = tmp_path / "old.sqlite3"
+    conn = sqlite3.connect(path)
+    conn.executescript(V1_SCHEMA % UUID)
+    conn.close()
+    with store.InstanceStore(path) as s:
+        assert s.require(UUID).imds_tokens == "optional"
+        assert s.get_password(UUID) == "pw"
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == store.SCHEMA_VERSION == 2
+    conn.close()

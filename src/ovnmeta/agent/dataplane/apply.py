@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import ipaddress
 import logging
+import socket
 from collections.abc import Iterable
 from typing import Protocol
 
@@ -13,6 +14,9 @@ from pyroute2.netlink.exceptions import NetlinkError
 from ovnmeta.agent.dataplane import netns
 from ovnmeta.agent.reconcile import actions as a
 from ovnmeta.core.errors import NamespaceError
+from ovnmeta.core.model import HOP_LIMIT_MARK
+
+RT_SCOPE_LINK = 253
 
 logger = logging.getLogger(__name__)
 
@@ -25,7 +29,14 @@ class Ports(Protocol):
     def unplug(self, bridge: str, port: str) -> None: ...
 
 
-NETLINK = (a.DeleteLink, a.CreateVeth, a.SetLink, a.DisableTxChecksum, a.SetAddresses)
+NETLINK = (
+    a.DeleteLink,
+    a.CreateVeth,
+    a.SetLink,
+    a.DisableTxChecksum,
+    a.SetAddresses,
+    a.SetHopLimit,
+)
 
 
 def apply(actions: Iterable[a.Action], ports: Ports) -> None:
@@ -107,12 +118,43 @@ def _netlink(ipr, action: a.Action) -> None:
                 netns.set_tx_checksum_here(name, False)
             except OSError as exc:
                 raise NamespaceError(f"{ns}: cannot turn tx checksum off on {name}: {exc}") from exc
+        case a.SetHopLimit(link=link, namespace=ns, hop_limit=hop_limit, ipv6=ipv6):
+            _set_hop_limit(ipr, _index(ipr, link, ns), hop_limit, ipv6)
         case a.SetAddresses(name=name, namespace=ns, add=add, remove=remove):
             index = _index(ipr, name, ns)
             for cidr in remove:
                 _addr(ipr, "del", index, cidr)
             for cidr in add:
                 _addr(ipr, "add", index, cidr)
+
+
+def _set_hop_limit(ipr, index: int, hop_limit: int, ipv6: bool) -> None:
+    """Sockets the edge marked route through HOP_LIMIT_TABLE, whose only (default) route has
+    the hoplimit metric: the kernel uses it as the TTL of every packet they send. The edge's
+    set-mark resets the socket's cached route, so the answer that follows already has it."""
+    families = ((socket.AF_INET, "0.0.0.0/0"), (socket.AF_INET6, "::/0"))
+    for family, default in families if ipv6 else families[:1]:
+        ipr.route(
+            "replace",
+            family=family,
+            dst=default,
+            oif=index,
+            table=netns.HOP_LIMIT_TABLE,
+            scope=RT_SCOPE_LINK if family == socket.AF_INET else 0,
+            metrics={"hoplimit": hop_limit},
+        )
+        try:
+            ipr.rule(
+                "add",
+                family=family,
+                fwmark=HOP_LIMIT_MARK,
+                fwmask=0xFFFFFFFF,
+                table=netns.HOP_LIMIT_TABLE,
+                priority=netns.HOP_LIMIT_RULE_PRIORITY,
+            )
+        except NetlinkError as exc:
+            if exc.code != errno.EEXIST:
+                raise
 
 
 def _delete_link(ipr, name: str) -> None:

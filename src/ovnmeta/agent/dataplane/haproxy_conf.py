@@ -17,7 +17,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from ovnmeta.agent.settings import SOURCE_CONN_RATE_WINDOW_S, EdgeSettings
-from ovnmeta.core.model import METADATA_IPV4, METADATA_IPV6, METADATA_PORT, NetworkId
+from ovnmeta.core.model import (
+    HOP_LIMIT_MARK,
+    METADATA_IPV4,
+    METADATA_IPV6,
+    METADATA_PORT,
+    TOKEN_PATH,
+    NetworkId,
+)
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -28,6 +35,7 @@ class Frontend:
     ipv6: bool
 
 
+GUEST_FORWARDED = "X-OVN-Guest-Forwarded"  # proxy.request.GUEST_FORWARDED
 HEALTH_MAXCONN = 16  # the health frontend: probes from `ovnmeta status`/healthcheck only
 HEADROOM = 16  # global connections beyond the sum of the frontends' limits
 # Descriptors haproxy needs besides two per connection (guest side, agent side) and one per
@@ -168,10 +176,21 @@ def _frontend(fe: Frontend, s: EdgeSettings, lim: EdgeLimits) -> list[str]:
         f"    tcp-request connection silent-drop if {{ sc_conn_rate(0) gt {s.source_conn_rate} }}",
         "    http-request del-header X-OVN-Network-ID",
         "    http-request del-header X-Neutron-Router-ID",
+        # The guest's own X-Forwarded-For is replaced below; the agent still needs to know
+        # one was sent (a proxy in the guest: its token PUT gets 403), so flag it first.
+        f"    http-request del-header {GUEST_FORWARDED}",
+        f"    http-request set-header {GUEST_FORWARDED} 1 "
+        "if { req.hdr_cnt(X-Forwarded-For) gt 0 }",
         "    http-request del-header X-Forwarded-For",
         "    http-request del-header X-Ovnmeta-Health",  # proxy.probe.HEADER: socket only
         f"    http-request set-header X-OVN-Network-ID {fe.network}",
         "    http-request set-header X-Forwarded-For %[src]",
+        # Hop limit (docs/agent.md): mark the client socket when a token is handed out; the
+        # namespace's nftables rule (dataplane/hoplimit.py) rewrites the TTL of marked packets.
+        f"    http-request set-var(txn.imds_put) bool(true) if {{ method PUT }} "
+        f"{{ path {TOKEN_PATH} {TOKEN_PATH}/ }}",
+        f"    http-response set-mark {HOP_LIMIT_MARK:#x} if {{ var(txn.imds_put) -m bool }} "
+        "{ status 200 }",
     ]
     if s.rate_limit.rate_limit_enabled:
         lines += _rate_limit(fe, s)

@@ -41,6 +41,11 @@ class Broken(Exception):
     """The namespace file exists but no namespace is mounted on it (errno 22)."""
 
 
+# Policy routing for the token answers' hop limit (reconcile.actions.SetHopLimit).
+HOP_LIMIT_TABLE = 2541
+HOP_LIMIT_RULE_PRIORITY = 1000  # before the main table (32766)
+
+
 def path_of(name: str) -> str:
     return os.path.join(RUN_DIR, name)
 

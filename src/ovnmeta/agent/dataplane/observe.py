@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import ipaddress
+import socket
 from collections.abc import Callable, Iterable
 
 from pyroute2.netlink.exceptions import NetlinkError
@@ -11,6 +12,7 @@ from pyroute2.netlink.exceptions import NetlinkError
 from ovnmeta.agent.dataplane import netns
 from ovnmeta.agent.reconcile.observed import Link, NamespaceState, ObservedNetwork
 from ovnmeta.core import names
+from ovnmeta.core.model import HOP_LIMIT_MARK
 
 IFF_UP = 0x1
 # (bridge, port, iface-id) for every OVS port with one of the given names
@@ -18,13 +20,15 @@ PortsOf = Callable[[Iterable[str]], tuple[tuple[str, str, str | None], ...]]
 
 
 def observe(namespace: str, expected_outer: Iterable[str], ports_of: PortsOf) -> ObservedNetwork:
-    def inside(ipr) -> tuple[tuple[Link, ...], frozenset[str]]:
+    def inside(ipr) -> tuple[tuple[Link, ...], frozenset[str], tuple[int | None, int | None]]:
         links = _veths(ipr, with_addresses=True)
-        return links, netns.tx_checksum_off_here([link.name for link in links])
+        hop = (_hop_limit(ipr, socket.AF_INET), _hop_limit(ipr, socket.AF_INET6))
+        return links, netns.tx_checksum_off_here([link.name for link in links]), hop
 
     tx_off: frozenset[str] = frozenset()
+    hop: tuple[int | None, int | None] = (None, None)
     try:
-        inner, tx_off = netns.run_in(namespace, inside)
+        inner, tx_off, hop = netns.run_in(namespace, inside)
     except FileNotFoundError:
         state, inner = NamespaceState.ABSENT, ()
     except netns.Broken:
@@ -42,7 +46,28 @@ def observe(namespace: str, expected_outer: Iterable[str], ports_of: PortsOf) ->
         outer_links=outer,
         tx_checksum_off=tx_off,
         ports=ports_of(outer_names),
+        hop_limit_v4=hop[0],
+        hop_limit_v6=hop[1],
     )
+
+
+def _hop_limit(ipr, family: int) -> int | None:
+    """The hoplimit metric of the hop-limit table's route, if the rule that uses it is there."""
+    rule = any(
+        r.get_attr("FRA_FWMARK") == HOP_LIMIT_MARK
+        and (r.get_attr("FRA_TABLE") or r["table"]) == netns.HOP_LIMIT_TABLE
+        for r in ipr.get_rules(family=family)
+    )
+    if not rule:
+        return None
+    for route in ipr.get_routes(family=family, table=netns.HOP_LIMIT_TABLE):
+        if route.get_attr("RTA_TABLE") != netns.HOP_LIMIT_TABLE:
+            continue
+        metrics = route.get_attr("RTA_METRICS")
+        value = metrics.get_attr("RTAX_HOPLIMIT") if metrics is not None else None
+        if value is not None:
+            return int(value)
+    return None
 
 
 def _named_veths(ipr, wanted: list[str]) -> tuple[Link, ...]:

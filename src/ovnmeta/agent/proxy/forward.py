@@ -7,9 +7,15 @@ from dataclasses import dataclass
 
 from ovnmeta.agent.proxy import reply
 from ovnmeta.agent.proxy.lookup import Found
-from ovnmeta.core.signing import sign_instance_id
+from ovnmeta.core.signing import (
+    TOKEN_STATE_HEADER,
+    TOKEN_STATE_SIGNATURE,
+    sign_instance_id,
+    sign_token_state,
+)
 
-RELAYED = frozenset({200, 400, 403, 404, 409, 500, 502, 503, 504})
+# 401: the embedded API's answer for a token-less request to a token-required instance.
+RELAYED = frozenset({200, 400, 401, 403, 404, 409, 500, 502, 503, 504})
 _HOP_HEADERS = frozenset(
     {"content-length", "transfer-encoding", "connection", "keep-alive", "content-encoding"}
 )
@@ -32,14 +38,21 @@ def build(
     body: bytes,
     base_url: str,
     secret: str,
+    token_state: str | None = None,
 ) -> UpstreamRequest:
-    """Exactly the four headers; no client header is passed on."""
-    headers = (
+    """Exactly the four headers; no client header is passed on. With `token_state` (only
+    for the embedded metadata API, `imds_token_state`), two more: the signed token state."""
+    headers: tuple[tuple[str, str], ...] = (
         ("X-Forwarded-For", guest_ip),
         ("X-Instance-ID", found.instance_id),
         ("X-Tenant-ID", found.tenant_id),
         ("X-Instance-ID-Signature", sign_instance_id(secret, found.instance_id)),
     )
+    if token_state is not None:
+        headers += (
+            (TOKEN_STATE_HEADER, token_state),
+            (TOKEN_STATE_SIGNATURE, sign_token_state(secret, found.instance_id, token_state)),
+        )
     return UpstreamRequest(method, base_url + path_qs, headers, body)
 
 

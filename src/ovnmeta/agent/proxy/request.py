@@ -16,6 +16,9 @@ from ovnmeta.core.model import NetworkId
 NETWORK_HEADER = "X-OVN-Network-ID"
 FORWARDED_FOR = "X-Forwarded-For"
 ROUTER_HEADER = "X-Neutron-Router-ID"
+# Set by the edge when the guest's request carried X-Forwarded-For (which the edge replaces):
+# a proxy inside the guest relayed it, and a token PUT is then refused.
+GUEST_FORWARDED = "X-OVN-Guest-Forwarded"
 
 
 @dataclass(frozen=True, slots=True)

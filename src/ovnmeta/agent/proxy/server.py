@@ -19,8 +19,20 @@ from collections.abc import AsyncIterator, Callable, Hashable
 
 import aiohttp
 from aiohttp import web
+from multidict import CIMultiDictProxy
 
-from ovnmeta.agent.proxy import admission, forward, loglimit, lookup, probe, reply, request, target
+from ovnmeta.agent.proxy import (
+    admission,
+    forward,
+    imds,
+    loglimit,
+    lookup,
+    probe,
+    reply,
+    request,
+    target,
+    tokens,
+)
 from ovnmeta.agent.settings import ProxySettings
 
 logger = logging.getLogger(__name__)
@@ -71,6 +83,7 @@ class ProxyServer:
         )
         self._waiters: dict[admission.Ticket, asyncio.Future[None]] = {}
         self._guest_log = loglimit.LogLimiter(settings.guest_log_interval_s)
+        self._tokens = imds.policy_of(settings)
 
     @property
     def fairness(self) -> admission.Admission:
@@ -182,6 +195,34 @@ class ProxyServer:
                 )
                 return reply.not_found(guest.network)
         assert isinstance(outcome, lookup.Found)
+        # Wall-clock time: tokens outlive this process and cross computes (docs/agent.md).
+        gate = imds.gate(
+            self._tokens, http.method, path_qs, _gate_headers(h), outcome, guest, time.time()
+        )
+        if isinstance(gate, imds.Refuse):
+            self._warn(
+                guest,
+                gate.kind,
+                "%d for %s on network %s: %s",
+                gate.reply.status,
+                guest.address,
+                guest.network,
+                gate.reason,
+                level=logging.INFO,
+            )
+            return gate.reply
+        if isinstance(gate, imds.Mint):
+            async with self._slot(guest) as refusal:  # bounded like any other request
+                if refusal is not None:
+                    return refusal
+                token = tokens.mint(
+                    self._tokens.key,
+                    imds.binding(outcome, guest),
+                    time.time(),
+                    gate.ttl_s,
+                    os.urandom(tokens.NONCE_BYTES),
+                )
+                return imds.token_reply(token, gate.ttl_s)
         body = await http.read()  # bounded by client_max_size; read before taking a slot
         upstream = forward.build(
             outcome,
@@ -191,6 +232,7 @@ class ProxyServer:
             body,
             self._settings.nova_base_url,
             self._settings.metadata_proxy_shared_secret,
+            token_state=gate.token_state if self._settings.imds_token_state else None,
         )
         async with self._slot(guest) as refusal:
             if refusal is not None:
@@ -352,6 +394,14 @@ class ProxyServer:
         answer = probe.answer(url, status, error)
         logger.debug("health probe: %s", answer.body.decode())
         return answer
+
+
+def _gate_headers(h: CIMultiDictProxy[str]) -> imds.Headers:
+    return imds.Headers(
+        token=h.getall(tokens.TOKEN_HEADER, []),
+        ttl=h.getall(tokens.TTL_HEADER, []),
+        guest_forwarded=h.getall(request.GUEST_FORWARDED, []),
+    )
 
 
 def _retryable(method: str, exc: aiohttp.ClientError) -> bool:

@@ -60,6 +60,18 @@ class SetAddresses:
 
 
 @dataclass(frozen=True, slots=True)
+class SetHopLimit:
+    """Packets the edge marked (a token's answer, core.model.HOP_LIMIT_MARK) leave the
+    namespace with IP TTL / hop limit `hop_limit`: a policy rule sends marked sockets to
+    their own table, whose default route through `link` carries the hoplimit metric."""
+
+    link: str
+    namespace: str
+    hop_limit: int
+    ipv6: bool
+
+
+@dataclass(frozen=True, slots=True)
 class PlugPort:
     bridge: str
     port: str
@@ -80,6 +92,7 @@ Action = (
     | SetLink
     | DisableTxChecksum
     | SetAddresses
+    | SetHopLimit
     | PlugPort
     | UnplugPort
 )

@@ -29,6 +29,10 @@ class ObservedNetwork:
     outer_links: tuple[Link, ...] = ()  # root ends (names derived from the inner names)
     tx_checksum_off: frozenset[str] = frozenset()  # inner links with TX checksum off
     ports: tuple[tuple[str, str, str | None], ...] = ()  # (bridge, port, iface-id)
+    # The token answers' hop limit per family as set up in the namespace (actions.SetHopLimit):
+    # None when the family's rule or route is missing.
+    hop_limit_v4: int | None = None
+    hop_limit_v6: int | None = None
 
     def inner(self, name: str) -> Link | None:
         return next((link for link in self.inner_links if link.name == name), None)

@@ -13,10 +13,13 @@ from ovnmeta.core import eui64
 from ovnmeta.core.model import NetworkSpec
 
 
-def plan(spec: NetworkSpec | None, seen: ObservedNetwork, bridge: str) -> tuple[a.Action, ...]:
+def plan(
+    spec: NetworkSpec | None, seen: ObservedNetwork, bridge: str, hop_limit: int | None = None
+) -> tuple[a.Action, ...]:
+    """`hop_limit`: of the token answers (`imds_hop_limit`); None leaves it unmanaged."""
     if spec is None:
         return teardown(seen)
-    return tuple(_provision(spec, seen, bridge))
+    return tuple(_provision(spec, seen, bridge, hop_limit))
 
 
 def teardown(seen: ObservedNetwork) -> tuple[a.Action, ...]:
@@ -29,7 +32,9 @@ def teardown(seen: ObservedNetwork) -> tuple[a.Action, ...]:
     return tuple(out)
 
 
-def _provision(spec: NetworkSpec, seen: ObservedNetwork, bridge: str) -> list[a.Action]:
+def _provision(
+    spec: NetworkSpec, seen: ObservedNetwork, bridge: str, hop_limit: int | None
+) -> list[a.Action]:
     out: list[a.Action] = []
     state = seen.state
     if state is NamespaceState.BROKEN:
@@ -67,6 +72,8 @@ def _provision(spec: NetworkSpec, seen: ObservedNetwork, bridge: str) -> list[a.
         out.append(a.SetLink(spec.veth_inner, spec.namespace, mac=spec.mac, mtu=mtu))
         out.append(a.DisableTxChecksum(spec.veth_inner, spec.namespace))
         out.append(_addresses(spec, None))
+        if hop_limit is not None:  # after the link is up: a route needs an up device
+            out.append(a.SetHopLimit(spec.veth_inner, spec.namespace, hop_limit, spec.ipv6))
     else:
         if _link_differs(inner, spec.mac, mtu):
             out.append(a.SetLink(spec.veth_inner, spec.namespace, mac=spec.mac, mtu=mtu))
@@ -77,6 +84,10 @@ def _provision(spec: NetworkSpec, seen: ObservedNetwork, bridge: str) -> list[a.
         change = _addresses(spec, inner)
         if change.add or change.remove:
             out.append(change)
+        if hop_limit is not None and (
+            seen.hop_limit_v4 != hop_limit or (spec.ipv6 and seen.hop_limit_v6 != hop_limit)
+        ):
+            out.append(a.SetHopLimit(spec.veth_inner, spec.namespace, hop_limit, spec.ipv6))
 
     plugged = False
     for port_bridge, port, iface_id in seen.ports:

@@ -222,3 +222,19 @@ def test_haproxy_starts_with_the_descriptors_it_was_sized_for(tmp_path, n, fd_li
         finally:
             proc.terminate()
             proc.wait(5)
+
+
+def test_guest_forwarded_for_is_flagged_before_it_is_replaced(tmp_path):
+    fe = block(render([Frontend(NET, "ns1", "i1", False)], settings(tmp_path), FDS), NET)
+    flag = "X-OVN-Guest-Forwarded"
+    # a guest cannot set the flag itself, and it is computed from the guest's own copy
+    assert fe.index(f"del-header {flag}") < fe.index(f"set-header {flag} 1")
+    assert fe.index(f"set-header {flag} 1") < fe.index("del-header X-Forwarded-For")
+    assert "if { req.hdr_cnt(X-Forwarded-For) gt 0 }" in fe
+
+
+def test_token_answers_are_marked_for_the_hop_limit(tmp_path):
+    fe = block(render([Frontend(NET, "ns1", "i1", False)], settings(tmp_path), FDS), NET)
+    assert "set-var(txn.imds_put) bool(true) if { method PUT } " in fe
+    assert "{ path /latest/api/token /latest/api/token/ }" in fe
+    assert "http-response set-mark 0xa9fea9f if { var(txn.imds_put) -m bool } { status 200 }" in fe

@@ -158,3 +158,33 @@ CASES = [
 )
 def test_plan(spec, seen, expected):
     assert plan(spec, seen, "br-int") == expected
+
+
+HOP = a.SetHopLimit("tapf3dc8112-21", NS, 1, False)
+
+
+@pytest.mark.parametrize(
+    ("spec", "seen", "expected"),
+    [
+        (SPEC, absent(NS), (*FRESH[:-1], HOP, FRESH[-1])),
+        (SPEC, GOOD, (HOP,)),
+        (SPEC, replace(GOOD, hop_limit_v4=1), ()),
+        (SPEC, replace(GOOD, hop_limit_v4=5), (HOP,)),
+        (replace(SPEC, ipv6=True), replace(GOOD, hop_limit_v4=1), (replace(HOP, ipv6=True),)),
+        (
+            replace(SPEC, ipv6=True),
+            replace(GOOD, hop_limit_v4=1, hop_limit_v6=1),
+            (),
+        ),
+    ],
+    ids=["fresh-after-link-up", "missing", "adopted", "changed", "v6-missing", "v6-adopted"],
+)
+def test_hop_limit_set_up_when_missing_or_different(spec, seen, expected):
+    actions = plan(spec, seen, "br-int", 1)
+    assert [x for x in actions if not isinstance(x, a.SetAddresses)] == [
+        x for x in expected if not isinstance(x, a.SetAddresses)
+    ]
+
+
+def test_hop_limit_unmanaged_without_a_setting():
+    assert plan(SPEC, GOOD, "br-int") == ()
