@@ -25,6 +25,7 @@ from pathlib import Path
 from benchkit import Table, in_ns
 
 from ovnmeta.core import procfs
+from ovnmeta.core.errors import LabError
 from ovnmeta.lab import instance, logical, netns, services
 from ovnmeta.lab.lab import Lab
 from ovnmeta.lab.proc import wait_until
@@ -291,6 +292,29 @@ def restart_agent_under_poll(
     return counts, all_served, agent_figures(lab, since)
 
 
+# This bench measures what the agent can do, and one guest drives every figure: the per-guest
+# limits (a new-connection rate in the edge, a share of the agent's Nova slots) are what a
+# guest may take, so they are lifted here; bench/hostile_bench.py measures them at work.
+PER_GUEST_LIMITS_LIFTED = {"edge_source_conn_rate": 10**6, "in_flight_per_source": 25}
+
+
+def lift_per_guest_limits(lab: Lab) -> None:
+    fragment = services.config_dir(lab.dir, "cmp1") / "50-bench-capacity.conf"
+    fragment.write_text(
+        "[ovnmeta]\n" + "".join(f"{k} = {v}\n" for k, v in PER_GUEST_LIMITS_LIFTED.items())
+    )
+    lab.stop_agent(1)
+    pid = lab.start_agent(1)
+
+    def serving() -> bool:
+        try:
+            return agent_status(lab).get("agent_pid") == pid and served_count(lab) >= 1
+        except (LabError, ValueError):  # `ovnmeta status` exits 1 until the agent runs
+            return False
+
+    wait_until("the restarted agent to serve", serving, 60, 0.1)
+
+
 def main(networks: int) -> int:
     lab = Lab("b" + uuid.uuid4().hex[:7])
     try:
@@ -318,6 +342,7 @@ def main(networks: int) -> int:
             ),
             30,
         )
+        lift_per_guest_limits(lab)
         net_id = lab.state().networks["n0"].id
         headers = signed_headers(lab, vm)
 
@@ -346,7 +371,8 @@ def main(networks: int) -> int:
             "8 concurrent clients",
             f"{rps:.0f} req/s ({errors} errors)",
             ">= 2000 req/s or >= 80% of direct",
-            f"metadata API called directly {direct:.0f} req/s ({rps / direct:.0%})",
+            f"metadata API called directly {direct:.0f} req/s ({rps / direct:.0%}); "
+            "per-guest limits lifted",
         )
 
         samples = []
