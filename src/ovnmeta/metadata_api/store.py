@@ -134,8 +134,7 @@ class InstanceStore:
             self._migrate()
 
     def _migrate(self) -> None:
-        self._conn.execute("BEGIN IMMEDIATE")
-        try:
+        with self._transaction():
             # Re-read under the write lock: another process may have migrated meanwhile.
             version = self._conn.execute("PRAGMA user_version").fetchone()[0]
             while version < SCHEMA_VERSION:
@@ -144,16 +143,10 @@ class InstanceStore:
                 version += 1
                 self._conn.execute(f"PRAGMA user_version = {version}")
                 logger.info("instance store %s: schema upgraded to version %d", self.path, version)
-            self._conn.execute("COMMIT")
-        except BaseException:
-            with contextlib.suppress(sqlite3.Error):
-                self._conn.execute("ROLLBACK")
-            raise
 
     def _create_schema(self) -> None:
         self._conn.execute("PRAGMA journal_mode = WAL")
-        self._conn.execute("BEGIN IMMEDIATE")
-        try:
+        with self._transaction():
             # Another process may have created it while we waited for the write lock.
             if self._conn.execute("PRAGMA user_version").fetchone()[0] == 0:
                 for statement in _SCHEMA.split(";"):
@@ -161,11 +154,6 @@ class InstanceStore:
                         self._conn.execute(statement)
                 self._conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
                 logger.info("created instance store %s", self.path)
-            self._conn.execute("COMMIT")
-        except BaseException:
-            with contextlib.suppress(sqlite3.Error):
-                self._conn.execute("ROLLBACK")
-            raise
 
     # --- plumbing ----------------------------------------------------------------------------
 
@@ -192,16 +180,21 @@ class InstanceStore:
             raise StoreError(f"{self.path}: cannot {operation}: {hint}") from exc
 
     @contextlib.contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """BEGIN IMMEDIATE (the database's write lock) ... COMMIT; ROLLBACK on anything raised."""
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._conn
+            self._conn.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):
+                self._conn.execute("ROLLBACK")
+            raise
+
+    @contextlib.contextmanager
     def _write(self, operation: str) -> Iterator[sqlite3.Connection]:
-        with self._lock, self._translate(operation):
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._conn
-                self._conn.execute("COMMIT")
-            except BaseException:
-                with contextlib.suppress(sqlite3.Error):
-                    self._conn.execute("ROLLBACK")
-                raise
+        with self._lock, self._translate(operation), self._transaction() as conn:
+            yield conn
 
     @contextlib.contextmanager
     def _read(self, operation: str) -> Iterator[sqlite3.Connection]:
