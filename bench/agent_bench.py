@@ -27,7 +27,7 @@ from benchkit import Table, in_ns
 from ovnmeta.core import procfs
 from ovnmeta.core.errors import LabError
 from ovnmeta.lab import instance, logical, netns, services
-from ovnmeta.lab.lab import Lab
+from ovnmeta.lab.lab import Lab, static_port
 from ovnmeta.lab.proc import wait_until
 from ovnmeta.lab.state import InstanceRecord
 
@@ -216,19 +216,10 @@ def first_ok_after_bind(lab: Lab, name: str, network: str) -> float:
     """Seconds from the port's binding (Port_Binding.chassis set) to the guest's first 200."""
     st = lab.state()
     net = st.networks[network]
-    port = str(uuid.uuid4())
-    vm = InstanceRecord(
-        name=name,
-        id=str(uuid.uuid4()),
-        port=port,
-        network=network,
-        compute="cmp1",
-        project=net.project,
-        mac="fa:16:3f:99:00:01",
-        addresses=["10.0.0.10"],
-        netns=f"{lab.prefix}-vm-{name}",
-        vif=f"vif-{name}",
+    vm = static_port(
+        net, "cmp1", name, "fa:16:3f:99:00:01", f"{lab.prefix}-vm-{name}", f"vif-{name}"
     )
+    port = vm.port
     nb = lab.northbound(st)
     cmp = lab.topology().compute(1)
     logical.add_instance_port(nb, net, vm)

@@ -422,22 +422,12 @@ class Lab:
             st = self.state()
             net = self._network(st, network)
             cmp = self.topology(st).compute(compute_ref)
-            port = str(uuid.uuid4())
-            vm = InstanceRecord(
-                name=f"p{index}",
-                id=str(uuid.uuid4()),
-                port=port,
-                network=network,
-                compute=cmp.name,
-                project=net.project,
-                mac=f"fa:16:3f:00:{index >> 8:02x}:{index & 255:02x}",
-                addresses=["10.0.0.10"],
-                netns="",
-                vif="",
+            vm = static_port(
+                net, cmp.name, f"p{index}", f"fa:16:3f:00:{index >> 8:02x}:{index & 255:02x}"
             )
             logical.add_instance_port(self.northbound(st), net, vm)
-            instance.bind(self.dir, cmp, f"bp{index}", port, "type=internal")
-            return port
+            instance.bind(self.dir, cmp, f"bp{index}", vm.port, "type=internal")
+            return vm.port
 
     def remove_instance(self, name: str) -> None:
         with self.locked():
@@ -567,6 +557,25 @@ class Lab:
             if central.is_leader(central.cluster_status(self.dir, ctl, database)):
                 return ctl.name
         return None
+
+
+def static_port(
+    net: NetworkRecord, compute_name: str, name: str, mac: str, netns: str = "", vif: str = ""
+) -> InstanceRecord:
+    """A port record with the fixed address 10.0.0.10 and no DHCP, for ports the lab binds
+    without booting a guest (benches, teardown races); `netns`/`vif` if a namespace goes on it."""
+    return InstanceRecord(
+        name=name,
+        id=str(uuid.uuid4()),
+        port=str(uuid.uuid4()),
+        network=net.name,
+        compute=compute_name,
+        project=net.project,
+        mac=mac,
+        addresses=["10.0.0.10"],
+        netns=netns,
+        vif=vif,
+    )
 
 
 def _mounts_under(path: Path) -> list[str]:
