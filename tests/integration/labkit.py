@@ -14,7 +14,8 @@ OVNMETA = [sys.executable, "-m", "ovnmeta"]
 
 
 def unique_prefix() -> str:
-    return "t" + uuid.uuid4().hex[:7]
+    p = os.environ.get("OVNMETA_TEST_PREFIX", "t")  # e.g. a developer session's own prefix
+    return p + uuid.uuid4().hex[: 8 - len(p)]
 
 
 def cli(*args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess:
@@ -84,6 +85,12 @@ while time.monotonic() < end:
 import json
 print(json.dumps({str(k): v for k, v in counts.items()}))
 """
+
+
+def start_poller(lab: Lab, vm: str, seconds: float) -> subprocess.Popen:
+    """POLLER in `vm` for `seconds`; `json.loads(p.communicate()[0])` is its count per status."""
+    argv = ["/usr/bin/python3", "-c", POLLER, "169.254.169.254", str(seconds)]
+    return subprocess.Popen(lab.exec_argv(vm, argv), stdout=subprocess.PIPE, text=True)
 
 
 def metadata_get(
