@@ -203,6 +203,15 @@ def test_image_healthcheck_unhealthy_with_the_reason_when_the_sb_is_cut(deployme
         print(f"\nSB cut: {line}")
         code, out = podman_health(dep, dep.current)
         assert code == 1 and out == "unhealthy", out
+        # The reason is in podman's health log too (`podman inspect`), for the operator. The
+        # status turns "unhealthy" only after --health-retries 3 failures outside the 60 s
+        # start period (podman-run-agent.sh); until then it stays "starting".
+        health = json.loads(
+            dep.ctr.podman("inspect", "--format", "{{json .State.Healthcheck}}", dep.current)
+        )
+        last = health["Log"][-1]
+        assert health["Status"] != "healthy" and last["ExitCode"] == 1, health
+        assert last["Output"].startswith("unhealthy: southbound disconnected since"), last
         assert served(dep.lab)  # the data path does not need the SB
     finally:
         for ctl in ctls:
