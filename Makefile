@@ -45,6 +45,7 @@ bench: setup
 
 # The agent from the container image on a real lab, restart included (deploy/README.md): root,
 # podman and runc, and the image built first (deploy/container/build.sh; IMAGE=... picks
-# another one). Not in `make test`: it needs what a plain Debian machine does not have.
+# another one). `make test` runs tests/integration/test_container_lab.py, which builds the
+# image itself (cached); this is the by-hand version.
 container-check: setup
 	$(BIN)/python deploy/container/lab-run.py

@@ -27,9 +27,10 @@
 5. Cleanup (always): containers removed, the edge stopped, lab down, the edge cgroups removed.
 
 Prints PASS/FAIL lines; exit status 0 only if everything passed. Podman runs with a private
-containers.conf (CONTAINERS_CONF) written in a temporary directory: runtime runc (crun refuses the
-cgroup v1/v2 hybrid layout of some hosts) and ulimits at this shell's hard limits (podman's
-defaults are above them where root lacks CAP_SYS_RESOURCE; haproxy needs more than 1024 files).
+containers.conf (CONTAINERS_CONF) in the lab directory: runtime runc (crun refuses the cgroup
+v1/v2 hybrid layout of some hosts) and ulimits at this shell's hard limits (podman's defaults
+are above them where root lacks CAP_SYS_RESOURCE; haproxy needs more than 1024 files). The
+podman plumbing is ovnmeta.lab.container, shared with tests/integration/test_container_lab.py.
 """
 
 import argparse
@@ -40,13 +41,14 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
 
+from ovnmeta.core.errors import LabError
 from ovnmeta.core.procfs import alive, cmdline, read_pid
 from ovnmeta.lab import compute, services
+from ovnmeta.lab.container import ContainerCompute
 from ovnmeta.lab.lab import Lab
 from ovnmeta.lab.proc import wait_until
 
@@ -101,74 +103,45 @@ def must(name: str, ok: bool, detail: str = "") -> None:
         raise exc
 
 
-def _live_pid(pidfile: Path) -> int | None:
-    pid = read_pid(pidfile)
-    return pid if alive(pid) else None
-
-
 class Run:
     def __init__(self, image: str, prefix: str) -> None:
         self.image = image
         self.prefix = prefix
         self.lab = Lab(prefix)
-        self.work = Path(tempfile.mkdtemp(prefix=f"ovnmeta-labrun-{prefix}-", dir="/var/tmp"))
-        self.conf = self.work / "containers.conf"
-        self.cgroup = f"{prefix}-edge"  # OVNMETA_EDGE_CGROUP: never the production name
+        # OVNMETA_EDGE_CGROUP: never the production name. Podman, its containers.conf, the
+        # state and config dirs: ovnmeta.lab.container, shared with the make-test version.
+        self.ctr = ContainerCompute(self.lab, 1, image, cgroup=f"{prefix}-edge")
         self.names = [f"{prefix}-agent-{x}" for x in ("a", "b", "c", "d")]
         self.started_lab = False
 
-    # --- the compute ---------------------------------------------------------------------
-
     @property
     def cmp(self) -> compute.Compute:
-        return self.lab.topology().compute(1)
-
-    @property
-    def mntns(self) -> Path:
-        return compute.mount_namespace(self.lab.dir, self.cmp)
+        return self.ctr.cmp
 
     @property
     def state_dir(self) -> Path:  # /var/lib/neutron of the container
-        return self.lab.dir / "cmp1" / "ctr-state"
+        return self.ctr.state_dir
 
-    @property
-    def config_dir(self) -> Path:  # /etc/neutron.conf.d of the container
-        return self.lab.dir / "cmp1" / "ctr-etc"
-
-    def on_compute(self, argv: list[str]) -> list[str]:
-        """argv as a host service of cmp1 (its network and mount namespaces)."""
-        return compute.nsenter_argv(self.lab.dir, self.cmp, argv)
-
-    def sh(self, argv: list[str], check: bool = True, timeout: float = 120, **kw) -> str:
-        env = {**os.environ, "CONTAINERS_CONF": str(self.conf), **kw.pop("env", {})}
-        p = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=env, **kw)
+    def sh(self, argv: list[str], check: bool = True, timeout: float = 120) -> str:
+        p = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
         if check and p.returncode != 0:
             raise Fatal(f"{' '.join(argv)}: exit {p.returncode}: {(p.stderr or p.stdout).strip()}")
         return p.stdout
 
     def podman(self, *args: str, check: bool = True, timeout: float = 120) -> str:
-        # Every podman call for these containers runs in the compute's mount namespace, where
-        # their rootfs and volume mounts live.
-        return self.sh(self.on_compute(["podman", *args]), check=check, timeout=timeout)
+        p = self.ctr.podman_run(*args, timeout=timeout)
+        if check and p.returncode != 0:
+            raise Fatal(f"podman {' '.join(args)}: exit {p.returncode}: {p.stderr.strip()}")
+        return p.stdout
 
     def logs(self, name: str) -> str:
-        """The container's output: podman logs replays its stderr on podman's stderr."""
-        p = subprocess.run(
-            self.on_compute(["podman", "logs", name]), capture_output=True, text=True,
-            timeout=60, env={**os.environ, "CONTAINERS_CONF": str(self.conf)},
-        )  # fmt: skip
-        return p.stdout + p.stderr
+        return self.ctr.logs(name)
 
-    def netns_inodes(self) -> dict[str, str]:
-        out = self.sh(
-            self.on_compute(
-                ["sh", "-c", "for n in /run/netns/ovnmeta-*; do stat -L -c '%n %i' $n; done"]
-            )
-        )
-        return dict(line.split() for line in out.splitlines() if line.strip())
+    def netns_inodes(self) -> dict[str, int]:
+        return self.ctr.netns_inodes()
 
     def edge_pid(self) -> int | None:
-        return _live_pid(self.state_dir / "ovnmeta/edge/haproxy.pid")
+        return self.ctr.edge_pid()
 
     def metadata(self, timeout: float = 10) -> int:
         out = self.sh(
@@ -208,17 +181,7 @@ class Run:
     # --- steps ---------------------------------------------------------------------------
 
     def setup(self) -> None:
-        hard_nofile = subprocess.run(
-            ["sh", "-c", "ulimit -Hn"], capture_output=True, text=True
-        ).stdout.strip()
-        runtime = os.environ.get("OCI_RUNTIME", "runc")
-        self.conf.write_text(
-            "[containers]\n"
-            f'default_ulimits = ["nofile={hard_nofile}:{hard_nofile}", "nproc=1000:1000"]\n'
-            'log_driver = "k8s-file"\n'  # `podman logs` without journald
-            f'[engine]\nruntime = "{runtime}"\n'
-        )
-        for tool in ("podman", runtime, "nsenter"):
+        for tool in ("podman", "runc", "nsenter"):
             must(f"{tool} installed", shutil.which(tool) is not None)
         size = self.sh(["podman", "image", "ls", "--format", "{{.Size}}", self.image]).strip()
         hint = size or "build it: deploy/container/build.sh"
@@ -230,6 +193,7 @@ class Run:
         self.lab.up(1, 2)
         self.lab.create_network("net1", ["10.0.0.0/24"])
         self.lab.boot("vm1", "net1", 1)
+        self.ctr.write_containers_conf()
         took = self.wait_metadata()
         check(
             "lab up, vm1 on cmp1 reads its metadata through the lab's host agent",
@@ -237,7 +201,7 @@ class Run:
             f"lab {self.prefix}, {time.monotonic() - t0:.1f} s, first 200 after {took:.1f} s",
         )
 
-    def stop_lab_agent(self) -> dict[str, str]:
+    def stop_lab_agent(self) -> dict[str, int]:
         before = self.netns_inodes()
         must("the lab agent made a namespace on cmp1", len(before) == 1, str(before))
         self.lab.stop_agent(1)
@@ -259,66 +223,25 @@ class Run:
 
     def render_container_config(self) -> None:
         """The compute's parameters rendered as a containerized compute would have them."""
-        topo = self.lab.topology()
-        params = services.compute_params(
-            self.lab.dir, topo, self.cmp, services.write_secret(self.lab.dir)
-        )
-        for key in ("state_path", "metadata_proxy_socket", "ovsdb_connection"):
-            params["agent"].pop(key)  # production defaults: /var/lib/neutron, /run/openvswitch
-        pfile = self.work / "params.json"
-        pfile.write_text(json.dumps(params))
-        pfile.chmod(0o600)
-        self.state_dir.mkdir(parents=True, exist_ok=True)
-        self.sh(
-            [
-                sys.executable,
-                "-m",
-                "ovnmeta",
-                "config",
-                "render",
-                "--role",
-                "compute",
-                "--params",
-                str(pfile),
-                "--out",
-                str(self.config_dir),
-                "--conf-d",
-            ]
-        )
+        self.ctr.render(self.ctr.params(), self.ctr.config_dir, conf_d=True)
 
     def run_container(self, name: str, *extra: str) -> float:
         """podman-run-agent.sh, as shipped, on the compute; returns how long podman run took."""
-        env = {
-            "IMAGE": self.image,
-            "NAME": name,
-            "OVNMETA_CONFIG_DIR": str(self.config_dir),
-            "OVNMETA_STATE_DIR": str(self.state_dir),
-            "OVS_RUN_DIR": str(compute.db_sock(self.lab.dir, self.cmp).parent),
-            "OVN_RUN_DIR": str(self.lab.dir / "cmp1" / "ovn"),
-        }
         t0 = time.monotonic()
-        p = subprocess.run(
-            self.on_compute(
-                [str(HERE / "podman-run-agent.sh"), "--restart=no",
-                 "--env", f"OVNMETA_EDGE_CGROUP={self.cgroup}", *extra]
-            ),
-            capture_output=True, text=True, timeout=120,
-            env={**os.environ, "CONTAINERS_CONF": str(self.conf), **env},
-        )  # fmt: skip
+        try:
+            self.ctr.run_shipped(name, *extra)
+            error = ""
+        except LabError as exc:
+            error = str(exc)
         took = time.monotonic() - t0
-        # No systemd on some hosts: podman logs that it cannot add healthcheck timers (harmless,
-        # `podman healthcheck run` still works). Anything else is shown.
-        noise = [ln for ln in p.stderr.splitlines() if "systemd connection" not in ln]
-        if noise:
-            print("\n".join(f"   podman: {ln}" for ln in noise))
-        must(f"podman run {name} (podman-run-agent.sh in cmp1's namespaces)", p.returncode == 0,
-             f"{took:.2f} s" if p.returncode == 0 else p.stderr.strip()[-400:])  # fmt: skip
+        must(f"podman run {name} (podman-run-agent.sh in cmp1's namespaces)", not error,
+             error or f"{took:.2f} s")  # fmt: skip
         return took
 
     def container_pid(self, name: str) -> int:
-        return int(self.podman("inspect", "--format", "{{.State.Pid}}", name).strip())
+        return self.ctr.pid(name)
 
-    def check_container(self, name: str, inodes: dict[str, str]) -> int:
+    def check_container(self, name: str, inodes: dict[str, int]) -> int:
         pid = self.container_pid(name)
         cmd = cmdline(pid)
         node = os.stat(f"/run/netns/{self.cmp.netns}").st_ino
@@ -334,11 +257,7 @@ class Run:
             after == inodes,
             ", ".join(f"{Path(n).name[:20]}… inode {i}" for n, i in after.items()),
         )
-        health = subprocess.run(
-            self.on_compute(["podman", "exec", name, "ovnmeta", "healthcheck"]),
-            capture_output=True, text=True, timeout=60,
-            env={**os.environ, "CONTAINERS_CONF": str(self.conf)},
-        )  # fmt: skip
+        health = self.ctr.exec(name, ["ovnmeta", "healthcheck"])
         said = (health.stdout + health.stderr).strip().splitlines() or [""]
         if "invalid choice: 'healthcheck'" in said[-1]:
             # The run spec's HealthCmd comes with the `health` branch, not merged here yet.
@@ -352,26 +271,26 @@ class Run:
         pid = self.edge_pid()
         must("the container's agent started the edge", pid is not None)
         groups = Path(f"/proc/{pid}/cgroup").read_text().split()
-        ok = all(g.endswith(f":/{self.cgroup}") for g in groups)
+        ok = all(g.endswith(f":/{self.ctr.cgroup}") for g in groups)
         exe = os.readlink(f"/proc/{pid}/exe")
         check(
             "edge haproxy moved out of the container's cgroup on every hierarchy",
             ok and not any("libpod" in g for g in groups),
-            f"master pid {pid}, exe {exe}, {len(groups)} hierarchies in /{self.cgroup}",
+            f"master pid {pid}, exe {exe}, {len(groups)} hierarchies in /{self.ctr.cgroup}",
         )
         holder = self.holder_pid()
         hgroups = Path(f"/proc/{holder}/cgroup").read_text().split() if holder else []
         check(
             "socket holder moved out of the container's cgroup on every hierarchy",
-            bool(hgroups) and all(g.endswith(f":/{self.cgroup}") for g in hgroups),
+            bool(hgroups) and all(g.endswith(f":/{self.ctr.cgroup}") for g in hgroups),
             f"holder pid {holder}, {hgroups[-1] if hgroups else 'not running'}",
         )
         return pid
 
     def holder_pid(self) -> int | None:
-        return _live_pid(self.state_dir / "ovnmeta/listener.pid")
+        return self.ctr.holder_pid()
 
-    def restart(self, inodes: dict[str, str], edge: int) -> None:
+    def restart(self, inodes: dict[str, int], edge: int) -> None:
         a, b = self.names[:2]
         holder = self.holder_pid()
         seconds = 14.0
@@ -498,29 +417,14 @@ class Run:
 
     def cleanup(self) -> None:
         if not self.started_lab:
-            shutil.rmtree(self.work, ignore_errors=True)
             return
-        for name in self.names:
-            self.podman("rm", "-f", "-t", "10", "--ignore", name, check=False)
-        pid = self.edge_pid()
-        if pid is not None:
-            os.kill(pid, signal.SIGTERM)
-            wait_until("the edge to exit", lambda: not alive(pid), timeout=10)
+        left = self.ctr.cleanup() if self.lab.dir.exists() else []
         self.lab.down()
-        left = []
-        for root in sorted(Path("/sys/fs/cgroup").iterdir()):
-            d = root / self.cgroup
-            if d.is_dir():
-                try:
-                    d.rmdir()
-                except OSError as exc:
-                    left.append(f"{d}: {exc}")
         names = self.sh(["podman", "ps", "-a", "--format", "{{.Names}}"], check=False).split()
         left += [f"container {n}" for n in names if n.startswith(self.prefix + "-")]
         left += [f"netns {n}" for n in os.listdir("/run/netns") if n.startswith(self.prefix + "-")]
         if self.lab.dir.exists():
             left.append(f"dir {self.lab.dir}")
-        shutil.rmtree(self.work, ignore_errors=True)
         check("cleanup: containers, edge, lab and cgroups removed", not left, "; ".join(left))
 
     def main(self) -> None:

@@ -14,8 +14,9 @@ OVNMETA = [sys.executable, "-m", "ovnmeta"]
 
 
 def unique_prefix() -> str:
-    """`t` + random hex; $OVNMETA_TEST_PREFIX replaces the `t` (a session marks its labs)."""
-    return os.environ.get("OVNMETA_TEST_PREFIX", "t") + uuid.uuid4().hex[:7]
+    """`t` + random hex, 8 characters; $OVNMETA_TEST_PREFIX replaces the `t` (a session marks its labs)."""
+    p = os.environ.get("OVNMETA_TEST_PREFIX", "t")
+    return p + uuid.uuid4().hex[: 8 - len(p)]
 
 
 def cli(*args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess:
@@ -85,6 +86,12 @@ while time.monotonic() < end:
 import json
 print(json.dumps({str(k): v for k, v in counts.items()}))
 """
+
+
+def start_poller(lab: Lab, vm: str, seconds: float) -> subprocess.Popen:
+    """POLLER in `vm` for `seconds`; `json.loads(p.communicate()[0])` is its count per status."""
+    argv = ["/usr/bin/python3", "-c", POLLER, "169.254.169.254", str(seconds)]
+    return subprocess.Popen(lab.exec_argv(vm, argv), stdout=subprocess.PIPE, text=True)
 
 
 def metadata_get(

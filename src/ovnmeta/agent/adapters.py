@@ -30,9 +30,14 @@ from ovnmeta.core.model import Identity, NetworkId
 class HostDataplane:
     """`seams.Dataplane`: the local OVSDB, /run/netns and pyroute2, the edge haproxy."""
 
-    def __init__(self, ovs_settings: OvsSettings, edge_settings: EdgeSettings) -> None:
+    def __init__(
+        self,
+        ovs_settings: OvsSettings,
+        edge_settings: EdgeSettings,
+        on_edge_restart: Callable[[], None] = lambda: None,
+    ) -> None:
         self._ovs = ovs.Ovs(ovs_settings)
-        self._edge = haproxy.Edge(edge_settings)
+        self._edge = haproxy.Edge(edge_settings, on_edge_restart)
         self.host_ipv6 = netns.host_ipv6_enabled()
 
     async def connect(self) -> None:

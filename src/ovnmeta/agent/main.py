@@ -50,7 +50,7 @@ def build(settings: Settings) -> Agent:
     jitter_max = registration.max_jitter_s(settings.agent.agent_down_time)
     return Agent(
         settings,
-        dataplane=adapters.HostDataplane(settings.ovs, settings.edge),
+        dataplane=adapters.HostDataplane(settings.ovs, settings.edge, metrics.edge_restarts.inc),
         sb=adapters.SbConnection(settings.sb),
         proxy=adapters.HeldProxy(
             settings.proxy, settings.agent.state_path, index, metrics.observe_request

@@ -34,6 +34,13 @@ class Metrics:
             buckets=PROVISION_BUCKETS,
             registry=r,
         )
+        # The edge this agent ran had died and was started again: every guest connection of
+        # every network on the chassis was cut. Adopting and reloading are not restarts.
+        self.edge_restarts = Counter(
+            "ovnmeta_edge_restarts",
+            "Times the edge haproxy was found dead and started again",
+            registry=r,
+        )
         self.sb_connected = Gauge(
             "ovnmeta_sb_connected", "1 while the southbound connection is up", registry=r
         )

@@ -20,15 +20,14 @@ From a shell: `python -m ovnmeta.lab.cloudinit ensure` and
 import argparse
 import json
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from ovnmeta.core.errors import DependencyError, OvnmetaError
+from ovnmeta.lab import debs
 
 SYSTEM_PYTHON = "/usr/bin/python3"
 READER_SCRIPT = Path(__file__).with_name("cloudinit_reader.py")
@@ -70,43 +69,8 @@ def is_available(root: Path | None = None) -> bool:
 def ensure_unpacked(root: Path | None = None) -> Path:
     """Download and unpack cloud-init unless already there; returns its site directory."""
     root = root or cache_dir()
-    if is_available(root):
-        return site_dir(root)
-    for tool in ("apt-get", "dpkg-deb"):
-        if shutil.which(tool) is None:
-            raise DependencyError(f"cloud-init: {tool} not found (needs a Debian system)")
-    root.parent.mkdir(parents=True, exist_ok=True)
-    # Unpack beside the target and rename: concurrent setups never see a half tree.
-    with tempfile.TemporaryDirectory(dir=root.parent, prefix=".cloud-init-") as tmp:
-        download = ["apt-get", "download", "-qq", "-o", "APT::Sandbox::User=root", "cloud-init"]
-        try:
-            _run(download, tmp)
-        except DependencyError:
-            if os.geteuid() != 0:
-                raise
-            _run(["apt-get", "update", "-qq"], tmp)  # package lists may have been cleaned
-            _run(download, tmp)
-        debs = sorted(Path(tmp).glob("cloud-init_*.deb"))
-        if not debs:
-            raise DependencyError("cloud-init: apt-get download produced no .deb (apt update?)")
-        unpacked = Path(tmp) / "root"
-        _run(["dpkg-deb", "-x", str(debs[-1]), str(unpacked)], tmp)
-        if is_available(root):  # someone else won the race
-            return site_dir(root)
-        if root.exists():
-            shutil.rmtree(root)
-        unpacked.rename(root)
+    debs.unpack("cloud-init", root, is_available)
     return site_dir(root)
-
-
-def _run(argv: list[str], cwd: str) -> None:
-    try:
-        subprocess.run(argv, cwd=cwd, check=True, capture_output=True, text=True, timeout=300)
-    except subprocess.CalledProcessError as exc:
-        detail = (exc.stderr or "").strip().splitlines()[-1:] or [f"exit {exc.returncode}"]
-        raise DependencyError(f"cloud-init: {' '.join(argv[:2])} failed: {detail[0]}") from exc
-    except subprocess.TimeoutExpired as exc:
-        raise DependencyError(f"cloud-init: {' '.join(argv[:2])} timed out") from exc
 
 
 def reader_command(

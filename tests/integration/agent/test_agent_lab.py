@@ -16,6 +16,7 @@ import pytest
 
 from ovnmeta.core import procfs
 from ovnmeta.core.signing import sign_instance_id
+from ovnmeta.lab import promtool
 from tests.integration.agent.harness import wait_for
 
 pytestmark = pytest.mark.lab
@@ -393,6 +394,17 @@ def test_dead_edge_is_restarted_and_metrics_are_served(node):
     assert "ovnmeta_networks_provisioned 1.0" in text
     assert "ovnmeta_sb_connected 1.0" in text
     assert "ovnmeta_request_seconds_bucket" in text
+    # The kill was noticed as a restart of the edge (deploy/prometheus: OvnmetaEdgeRestarted),
+    # and what the agent serves is valid exposition format for Prometheus itself.
+    assert "ovnmeta_edge_restarts_total 1.0" in text
+    check = subprocess.run(
+        [str(promtool.path()), "check", "metrics"],
+        input=text,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert check.returncode == 0, check.stdout + check.stderr
 
 
 def test_namespace_deleted_behind_our_back_is_rebuilt(node):

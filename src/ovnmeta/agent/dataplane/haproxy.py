@@ -16,7 +16,7 @@ import resource
 import signal
 import subprocess
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from ovnmeta.agent.dataplane import haproxy_conf
 from ovnmeta.agent.dataplane.haproxy_conf import Frontend
@@ -35,8 +35,13 @@ def fd_limit() -> int:
 
 
 class Edge:
-    def __init__(self, settings: EdgeSettings) -> None:
+    def __init__(
+        self, settings: EdgeSettings, on_restart: Callable[[], None] = lambda: None
+    ) -> None:
+        """`on_restart` is called when the edge this agent started or adopted had died and a
+        new one is started (the first start of an agent's life is not a restart)."""
         self._s = settings
+        self._on_restart = on_restart
         self._fd_limit = fd_limit()
         self._clamped = False
         d = settings.state_dir
@@ -133,6 +138,7 @@ class Edge:
             raise EdgeError(f"edge haproxy: new config refused: {detail}")
 
     def _start(self) -> None:
+        restart = self._pid is not None
         for stale in (self.pid_path, self.master_socket):
             if os.path.exists(stale):
                 os.unlink(stale)
@@ -164,6 +170,8 @@ class Edge:
             if pid is not None:
                 self._pid = pid
                 logger.info("edge haproxy started: master pid %d", pid)
+                if restart:
+                    self._on_restart()
                 return
             time.sleep(0.01)
         raise EdgeError(f"edge haproxy: started but no live pid in {self.pid_path}")
