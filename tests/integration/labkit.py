@@ -14,7 +14,7 @@ OVNMETA = [sys.executable, "-m", "ovnmeta"]
 
 
 def unique_prefix() -> str:
-    """`t` + random hex, 8 characters; $OVNMETA_TEST_PREFIX replaces the `t` (a session marks its labs)."""
+    """8 characters: `t` + random hex; $OVNMETA_TEST_PREFIX replaces the `t` (a session's mark)."""
     p = os.environ.get("OVNMETA_TEST_PREFIX", "t")
     return p + uuid.uuid4().hex[: 8 - len(p)]
 
