@@ -37,16 +37,17 @@ from benchkit import Table, in_ns
 
 from ovnmeta.core import procfs
 from ovnmeta.core.errors import LabError
-from ovnmeta.lab import cloud_rows, compute, scale, services
+from ovnmeta.lab import cloud_rows, compute, scale, services, upstream_agent
 from ovnmeta.lab.lab import Lab
-from ovnmeta.lab.proc import wait_until
+from ovnmeta.lab.proc import marked_pids, wait_until
+from ovnmeta.lab.topology import SB_CLIENT_PORT
 
 WINDOW_S = 25.0  # how long the agent is watched after a burst of networks elsewhere
 SETTLE_S = 5.0  # after "all served", before a start's RSS and CPU are read
 STARTS = 3  # agent restarts per case; each figure is their median
+UPSTREAM_CHANGES = 200  # foreign port changes while upstream's agent runs
 LOCAL = 6  # networks the real compute serves (the guest's, 4 bound VIFs, the first-VIF one)
 TICK = os.sysconf("SC_CLK_TCK")
-UPSTREAM = Path(__file__).resolve().parent.parent / "src/ovnmeta/lab/upstream_agent.py"
 SB_TABLES = ("Chassis", "Chassis_Private", "Encap", "Datapath_Binding", "Port_Binding")
 _BYTES_RE = re.compile(r"bytes_received:(\d+)")
 _PEER_RE = re.compile(r":(\d+)\s+users:")
@@ -100,16 +101,42 @@ def rss_mb(pids: list[int]) -> float:
     return total / 1024
 
 
-def sb_bytes(lab: Lab, pid: int) -> int:
-    """bytes_received of the agent's SB connection (TCP_INFO, one socket)."""
+def sb_bytes(lab: Lab, pids: int | list[int]) -> int:
+    """bytes_received of the SB connections of `pids` (TCP_INFO of each socket, summed)."""
+    wanted = [pids] if isinstance(pids, int) else pids
     topo = lab.topology()
+    # the members' port too: upstream's agent always connects to them
     ports = {r.rsplit(":", 1)[1] for r in topo.sb_client_remotes().split(",")}
+    ports.add(str(SB_CLIENT_PORT))
     ns = topo.compute(1).netns
+    total, found = 0, False
     for line in in_ns(ns, "ss", "-tinpOH", "state", "established").splitlines():
         peer, received = _PEER_RE.search(line), _BYTES_RE.search(line)
-        if f"pid={pid}," in line and peer and peer[1] in ports and received:
-            return int(received[1])
-    raise LabError(f"no SB connection of agent pid {pid} in {ns}")
+        mine = any(f"pid={pid}," in line for pid in wanted)
+        if mine and peer and peer[1] in ports and received:
+            total, found = total + int(received[1]), True
+    if not found:
+        raise LabError(f"no SB connection of pids {wanted} in {ns}")
+    return total
+
+
+def load() -> str:
+    """The machine's load (other work shares it): the context of the wall-clock figures."""
+    return "load average " + " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+def quiet(lab: Lab, timeout: float = 180) -> float:
+    """Until the lab's own daemons (SB servers, relays, northd, ovn-controller, vswitchd) use
+    under 5 % of a core for 2 s, so a start is not measured while they still digest a
+    change; returns the seconds waited."""
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        pids = [p for p in marked_pids(str(lab.dir) + "/") if p not in agent_pids(lab)]
+        before = cpu_s(pids)
+        time.sleep(2)
+        if cpu_s(pids) - before < 0.1:
+            break
+    return time.monotonic() - t0
 
 
 def leader_cpu(lab: Lab) -> float:
@@ -243,6 +270,46 @@ def watch(lab: Lab, action, window: float = 0.0) -> Spent:
     )
 
 
+def churn_row(figure: str, spent: Spent, changes: int) -> None:
+    row(
+        f"{figure}: SB bytes to the agent per change",
+        f"{spent.sb_bytes / max(1, changes):.2f} B",
+        "~0",
+        f"total {spent.sb_bytes} B in {spent.seconds:.1f} s; agent CPU {spent.agent_cpu:.2f} s;"
+        f" SB leader CPU {spent.leader_cpu:.2f} s",
+    )
+
+
+def start_ovnmeta(lab: Lab, old: int | None) -> None:
+    """Start ovnmeta's agent; returns once a process other than `old` serves every network."""
+    lab.start_agent(1)
+
+    def serving() -> bool:
+        st = status(lab)
+        return st.get("agent_pid") not in (None, old) and served(st) >= LOCAL
+
+    wait_until(f"ovnmeta's {LOCAL} networks served", serving, 120)
+
+
+def restart_ovnmeta(lab: Lab) -> None:
+    old = status(lab).get("agent_pid")
+    lab.stop_agent(1)
+    start_ovnmeta(lab, old)
+
+
+def via_member(lab: Lab, action) -> Spent:
+    """`action` watched with the agent connected to the SB member itself, not the relays
+    (a config fragment that overrides the lab's ovn_sb_connection, removed after)."""
+    fragment = services.config_dir(lab.dir, "cmp1") / "60-bench-sb-member.conf"
+    fragment.write_text(f"[ovn]\novn_sb_connection = {lab.topology().remotes('sb')}\n")
+    try:
+        restart_ovnmeta(lab)
+        return watch(lab, action)
+    finally:
+        fragment.unlink()
+        restart_ovnmeta(lab)
+
+
 def ratio(new: float, old: float) -> str:
     return f"x{new / old:.2f} ({(new - old) / old:+.0%})" if old else "n/a"
 
@@ -299,18 +366,100 @@ def local_networks(lab: Lab) -> None:
     wait_until(f"{LOCAL - 1} networks served", lambda: served(status(lab)) >= LOCAL - 1, 60, 0.1)
 
 
-def upstream_row() -> None:
-    if not UPSTREAM.exists():
-        row(
-            "upstream neutron-ovn-metadata-agent, same figures",
-            "not measured",
-            "",
-            "src/ovnmeta/lab/upstream_agent.py (running it on a lab compute) is not on this branch",
+# --- upstream's agent in ovnmeta's place (lab.upstream_agent) -----------------------------
+
+
+@dataclass
+class Upstream:
+    start: Start
+    per_change: float  # SB bytes per foreign port change (nan: none measured)
+    changes: int
+
+
+def main_pid(pid: int) -> int:
+    """The agent itself, below the nsenter that started it."""
+    for _ in range(3):
+        if Path(f"/proc/{pid}/comm").read_text().strip() != "nsenter":
+            return pid
+        pid = int(Path(f"/proc/{pid}/task/{pid}/children").read_text().split()[0])
+    return pid
+
+
+def measure_upstream(lab: Lab, moves: list[tuple[str, str]]) -> Upstream:
+    """Upstream's neutron-ovn-metadata-agent serving the same compute: ovnmeta's agent and
+    data plane removed, upstream started, every local network served (a haproxy each), then
+    `moves` foreign port changes; upstream stopped and ovnmeta's agent back."""
+    networks = [n.id for n in lab.state().networks.values()]
+    old = status(lab).get("agent_pid")
+    upstream_agent.decommission_ovnmeta(lab, 1)
+    up = upstream_agent.UpstreamAgent(lab, 1, mode="metadata-agent", workers=2)
+    try:
+        leader0 = leader_cpu(lab)
+        t0 = time.monotonic()
+        pid = main_pid(up.start())
+        up.wait_served(networks, timeout=900)
+        seconds = time.monotonic() - t0
+        time.sleep(SETTLE_S)
+        procs = up.processes()
+        start = Start(
+            seconds=seconds,
+            ready=float("nan"),
+            sync=float("nan"),
+            rss=rss_mb([pid]),
+            rss_all=rss_mb(procs),
+            cpu=cpu_s([pid]),
+            sb_bytes=sb_bytes(lab, procs),
+            leader_cpu=leader_cpu(lab) - leader0,
+            index={},
         )
+        per_change = float("nan")
+        if moves:
+            before = sb_bytes(lab, procs)
+            scale.rebind_ports(lab.dir, lab.topology(), moves)
+            time.sleep(1)
+            per_change = (sb_bytes(lab, procs) - before) / len(moves)
+        return Upstream(start, per_change, len(moves))
+    finally:
+        up.stop()
+        start_ovnmeta(lab, old)
+
+
+def try_upstream(lab: Lab, moves: list[tuple[str, str]], label: str) -> Upstream | None:
+    try:
+        return measure_upstream(lab, moves)
+    except Exception as exc:  # a row saying why, never a silent gap
+        row(f"upstream agent, {label}", "not measured", "", f"{type(exc).__name__}: {exc}"[:200])
+        return None
+
+
+def upstream_rows(small: Upstream | None, big: Upstream | None) -> None:
+    if small is None or big is None:
+        return
+    for figure, name, unit in (
+        ("upstream agent: start -> all served", "seconds", "s"),
+        ("upstream agent RSS (its own process)", "rss", "MB"),
+        ("upstream agent RSS (all its processes)", "rss_all", "MB"),
+        ("upstream agent CPU, start + settle", "cpu", "s"),
+        ("upstream: SB bytes at start", "sb_bytes", "B"),
+        ("upstream: SB leader CPU during its start", "leader_cpu", "s"),
+    ):
+        new, old = getattr(big.start, name), getattr(small.start, name)
+        row(figure, f"{new:.2f} {unit}", "", f"no cloud {old:.2f} {unit}: {ratio(new, old)}")
+    row(
+        f"upstream: {big.changes} foreign port changes, SB bytes per change",
+        f"{big.per_change:.2f} B",
+        "",
+        "it monitors every Port_Binding of the cloud",
+    )
 
 
 def main(
-    spec: cloud_rows.CloudSpec, elsewhere: int, changes: int, relays: int, keep_log: str
+    spec: cloud_rows.CloudSpec,
+    elsewhere: int,
+    changes: int,
+    relays: int,
+    keep_log: str,
+    upstream: bool,
 ) -> int:
     lab = Lab("hs" + uuid.uuid4().hex[:6])
     print(
@@ -327,7 +476,9 @@ def main(
         # 1. no cloud
         first = first_ok_after_bind(lab, "vm2", "later")
         row("first local VIF of a network: bind -> first 200 (no cloud)", f"{first * 1000:.0f} ms")
+        row("lab daemons quiet before the starts", f"after {quiet(lab):.1f} s", "", load())
         base = median_start(lab, STARTS)
+        up_small = try_upstream(lab, [], "no cloud") if upstream else None
 
         # 2. networks elsewhere, through the NB and northd
         before = scale.datapath_count(nb)
@@ -381,23 +532,29 @@ def main(
             "",
             f"after {time.monotonic() - t0:.1f} s",
         )
-        time.sleep(SETTLE_S)
+        row("lab daemons quiet before the starts", f"after {quiet(lab):.1f} s", "", load())
 
         # 4. with the cloud
         big = median_start(lab, STARTS)
         compare(big, base)
 
-        moves = [
-            (port, cloud.chassis[(i + 1) % len(cloud.chassis)])
-            for i, port in enumerate(cloud.vifs[:: max(1, len(cloud.vifs) // changes)][:changes])
-        ]
-        churn = watch(lab, lambda: scale.rebind_ports(lab.dir, topo, moves))
-        row(
-            f"{len(moves)} foreign port changes: SB bytes to the agent per change",
-            f"{churn.sb_bytes / max(1, len(moves)):.2f} B",
-            "~0",
-            f"total {churn.sb_bytes} B in {churn.seconds:.1f} s; agent CPU {churn.agent_cpu:.2f} s;"
-            f" SB leader CPU {churn.leader_cpu:.2f} s",
+        picked = cloud.vifs[:: max(1, len(cloud.vifs) // changes)][:changes]
+
+        def moves(step: int) -> list[tuple[str, str]]:
+            """Each picked port to the `step`-th next chassis (a new value every step)."""
+            n = len(cloud.chassis)
+            return [(p, cloud.chassis[(i + step) % n]) for i, p in enumerate(picked)]
+
+        churn = watch(lab, lambda: scale.rebind_ports(lab.dir, topo, moves(1)))
+        path = "through the SB relay" if relays else "direct to the cluster member"
+        churn_row(f"{len(picked)} foreign port changes {path}", churn, len(picked))
+        if relays:
+            direct = via_member(lab, lambda: scale.rebind_ports(lab.dir, topo, moves(2)))
+            churn_row(
+                f"{len(picked)} foreign port changes direct to the member", direct, len(picked)
+            )
+        up_big = (
+            try_upstream(lab, moves(3)[:UPSTREAM_CHANGES], "with the cloud") if upstream else None
         )
 
         more = cloud_rows.CloudSpec(
@@ -423,7 +580,10 @@ def main(
             "~0",
             f"agent RSS {big.rss:.1f} -> {sb_burst.rss:.1f} MB",
         )
-        upstream_row()
+        if upstream:
+            upstream_rows(up_small, up_big)
+        else:
+            row("upstream agent, same figures", "not measured", "", "--no-upstream given")
     finally:
         if keep_log:
             Path(keep_log).write_text(lab.agent_log(1))
@@ -432,7 +592,7 @@ def main(
     return 0
 
 
-def parse(argv: list[str]) -> tuple[cloud_rows.CloudSpec, int, int, int, str]:
+def parse(argv: list[str]) -> tuple[cloud_rows.CloudSpec, int, int, int, str, bool]:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="1,000 networks, 5,000 ports, 50 chassis")
     p.add_argument("--networks", type=int)
@@ -440,8 +600,11 @@ def parse(argv: list[str]) -> tuple[cloud_rows.CloudSpec, int, int, int, str]:
     p.add_argument("--chassis", type=int)
     p.add_argument("--elsewhere", type=int, default=2000, help="networks created elsewhere")
     p.add_argument("--changes", type=int, default=1000, help="foreign port changes")
-    p.add_argument("--sb-relays", type=int, default=0, help="the agent connects to relays")
+    p.add_argument(
+        "--sb-relays", type=int, default=1, help="SB relays the agent connects to (0: none)"
+    )
     p.add_argument("--keep-log", default="", help="save the agent's log here")
+    p.add_argument("--no-upstream", action="store_true", help="skip upstream's agent")
     a = p.parse_args(argv)
     quick = (1000, 5000, 50) if a.quick else (10_000, 50_000, 500)
     spec = cloud_rows.CloudSpec(
@@ -449,7 +612,7 @@ def parse(argv: list[str]) -> tuple[cloud_rows.CloudSpec, int, int, int, str]:
         ports=a.ports if a.ports is not None else quick[1],
         chassis=a.chassis if a.chassis is not None else quick[2],
     )
-    return spec, a.elsewhere, a.changes, a.sb_relays, a.keep_log
+    return spec, a.elsewhere, a.changes, a.sb_relays, a.keep_log, not a.no_upstream
 
 
 if __name__ == "__main__":
