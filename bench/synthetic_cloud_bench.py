@@ -377,11 +377,13 @@ class Upstream:
 
 
 def main_pid(pid: int) -> int:
-    """The agent itself, below the nsenter that started it."""
+    """The agent itself, below the nsenter that started it (which may not have forked yet)."""
     for _ in range(3):
         if Path(f"/proc/{pid}/comm").read_text().strip() != "nsenter":
             return pid
-        pid = int(Path(f"/proc/{pid}/task/{pid}/children").read_text().split()[0])
+        children = Path(f"/proc/{pid}/task/{pid}/children")
+        found = wait_until("nsenter's child", lambda c=children: c.read_text().split(), 30)
+        pid = int(found[0])
     return pid
 
 
@@ -433,8 +435,8 @@ def try_upstream(lab: Lab, moves: list[tuple[str, str]], label: str) -> Upstream
 
 
 def upstream_rows(small: Upstream | None, big: Upstream | None) -> None:
-    if small is None or big is None:
-        return
+    """Upstream's figures with the cloud against without; one side alone if the other failed
+    (its row already says why)."""
     for figure, name, unit in (
         ("upstream agent: start -> all served", "seconds", "s"),
         ("upstream agent RSS (its own process)", "rss", "MB"),
@@ -443,8 +445,16 @@ def upstream_rows(small: Upstream | None, big: Upstream | None) -> None:
         ("upstream: SB bytes at start", "sb_bytes", "B"),
         ("upstream: SB leader CPU during its start", "leader_cpu", "s"),
     ):
-        new, old = getattr(big.start, name), getattr(small.start, name)
+        if big is None and small is not None:
+            row(f"{figure}, no cloud", f"{getattr(small.start, name):.2f} {unit}")
+            continue
+        if big is None:
+            continue
+        new = getattr(big.start, name)
+        old = getattr(small.start, name) if small else float("nan")
         row(figure, f"{new:.2f} {unit}", "", f"no cloud {old:.2f} {unit}: {ratio(new, old)}")
+    if big is None:
+        return
     row(
         f"upstream: {big.changes} foreign port changes, SB bytes per change",
         f"{big.per_change:.2f} B",
