@@ -1,179 +1,67 @@
-"""What the rest of a cloud costs one real compute's agent (issue 14, item 4), on a 1+1 lab.
+"""What the rest of a cloud costs one real compute's agent (issue 14, item 4), on a 1+1 lab
+whose agent talks to an SB relay (--sb-relays 1, the default).
 
 The real compute serves LOCAL networks (one guest, the others bound VIFs without a guest).
 Measured in one run, in this order:
-1. no cloud: a network gets its first local VIF -> the guest's first 200; agent restart ->
-   all served, with its RSS, CPU and the SB bytes its connection received;
+1. no cloud: a network gets its first local VIF -> the guest's first 200; agent restarts ->
+   all served, with RSS, CPU and the SB bytes its connection received (medians of STARTS);
+   upstream's neutron-ovn-metadata-agent in its place, the same figures;
 2. ELSEWHERE networks (a switch with a Neutron-style localport each, nothing on this compute)
    written to the NB in one transaction, through northd: the agent's CPU and SB bytes within
    WINDOW_S (this was bench/sb_scale_bench.py);
 3. northd paused, then the synthetic cloud written straight into the SB (`lab.cloud_rows`):
    foreign Chassis / Chassis_Private / Encap rows, a Datapath_Binding and localport per network,
-   VIF Port_Bindings bound to the foreign chassis (docs/agent.md, "Scale");
-4. with the cloud: the agent restart of 1 again (ratios against it), CHANGES foreign ports
+   VIF Port_Bindings bound to the foreign chassis (docs/agent.md, "The rest of the cloud");
+4. with the cloud: the restarts of 1 again (ratios against them); CHANGES foreign ports
    rebound to another foreign chassis (one transaction each, as ovn-controllers write them),
+   through the relay and with the agent connected to the RAFT member; upstream's agent again;
    ELSEWHERE more networks written into the SB.
-CPU is utime + stime (+ reaped children) from /proc of the agent's processes, and of the SB
-leader's ovsdb-server; SB bytes are `bytes_received` of the agent's SB socket (`ss -ti` in the
-compute's namespace: TCP_INFO of that one connection).
+What processes spend comes from the kernel (bench/costkit.py): CPU and RSS from /proc, SB
+bytes from TCP_INFO of their SB sockets; the SB leader's ovsdb-server likewise.
 Usage: python bench/synthetic_cloud_bench.py [--quick] [--networks N] [--ports P] [--chassis C]
+       [--elsewhere N] [--changes N] [--sb-relays N] [--no-upstream] [--keep-log PATH]
 """
 
 import argparse
-import contextlib
 import dataclasses
 import json
-import os
-import re
 import signal
 import statistics
 import sys
-import threading
 import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 from agent_bench import READY_RE, SYNC_RE, first_ok_after_bind
-from benchkit import Table, in_ns
+from benchkit import Table
+from costkit import (
+    SocketMeter,
+    agent_pids,
+    cpu_s,
+    leader_cpu,
+    load,
+    main_pid,
+    quiet,
+    relays_cpu,
+    rss_mb,
+    sb_bytes,
+)
 
-from ovnmeta.core import procfs
 from ovnmeta.core.errors import LabError
 from ovnmeta.lab import cloud_rows, compute, scale, services, upstream_agent
 from ovnmeta.lab.lab import Lab
-from ovnmeta.lab.proc import marked_pids, wait_until
-from ovnmeta.lab.topology import SB_CLIENT_PORT
+from ovnmeta.lab.proc import wait_until
 
 WINDOW_S = 25.0  # how long the agent is watched after a burst of networks elsewhere
 SETTLE_S = 5.0  # after "all served", before a start's RSS and CPU are read
 STARTS = 3  # agent restarts per case; each figure is their median
 UPSTREAM_CHANGES = 200  # foreign port changes while upstream's agent runs
 LOCAL = 6  # networks the real compute serves (the guest's, 4 bound VIFs, the first-VIF one)
-TICK = os.sysconf("SC_CLK_TCK")
 SB_TABLES = ("Chassis", "Chassis_Private", "Encap", "Datapath_Binding", "Port_Binding")
-_BYTES_RE = re.compile(r"bytes_received:(\d+)")
-_PEER_RE = re.compile(r":(\d+)\s+users:")
 
 TABLE = Table()
 row = TABLE.row
-
-
-# --- what the agent and the SB leader spend (/proc, TCP_INFO) -------------------------------
-
-
-def agent_pids(lab: Lab) -> list[int]:
-    """The agent's processes on cmp1 (agent, socket holder, edge haproxy), by command line."""
-    markers = (str(lab.dir / "cmp1" / "agent"), str(services.config_dir(lab.dir, "cmp1")))
-    found = []
-    for pid in procfs.pids():
-        try:
-            cmd = procfs.cmdline(pid)
-        except OSError:
-            continue
-        if cmd and any(m in cmd for m in markers) and not cmd.split()[0].endswith("nsenter"):
-            found.append(pid)
-    return found
-
-
-def _stat(pid: int) -> list[str]:
-    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-
-
-def cpu_s(pids: list[int]) -> float:
-    """utime + stime + cutime + cstime: a process's own CPU and that of children it reaped."""
-    total = 0
-    for pid in pids:
-        try:
-            f = _stat(pid)
-        except OSError:
-            continue
-        total += int(f[11]) + int(f[12]) + int(f[13]) + int(f[14])
-    return total / TICK
-
-
-def rss_mb(pids: list[int]) -> float:
-    total = 0
-    for pid in pids:
-        try:
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS"):
-                    total += int(line.split()[1])
-        except OSError:
-            continue
-    return total / 1024
-
-
-def sb_sockets(lab: Lab, pids: list[int]) -> dict[str, int]:
-    """bytes_received (TCP_INFO) of each SB connection of `pids`, by local address."""
-    topo = lab.topology()
-    # the members' port too: upstream's agent always connects to them
-    ports = {r.rsplit(":", 1)[1] for r in topo.sb_client_remotes().split(",")}
-    ports.add(str(SB_CLIENT_PORT))
-    found = {}
-    for line in in_ns(topo.compute(1).netns, "ss", "-tinpOH", "state", "established").splitlines():
-        peer, received = _PEER_RE.search(line), _BYTES_RE.search(line)
-        mine = any(f"pid={pid}," in line for pid in pids)
-        if mine and peer and peer[1] in ports and received:
-            found[line.split()[2]] = int(received[1])  # Recv-Q Send-Q Local Peer ...
-    return found
-
-
-def sb_bytes(lab: Lab, pids: int | list[int]) -> int:
-    """bytes_received of the SB connections of `pids`, summed."""
-    wanted = [pids] if isinstance(pids, int) else pids
-    found = sb_sockets(lab, wanted)
-    if not found:
-        raise LabError(f"no SB connection of pids {wanted}")
-    return sum(found.values())
-
-
-class SocketMeter:
-    """Samples the SB sockets of a process set while it starts: a connection that closes
-    (a reconnect while it digests the dump) still counts with the last bytes seen."""
-
-    def __init__(self, lab: Lab, pids) -> None:
-        self._lab, self._pids = lab, pids
-        self.seen: dict[str, int] = {}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.wait(0.3):
-            with contextlib.suppress(LabError, OSError):
-                self.seen |= sb_sockets(self._lab, self._pids())
-
-    def stop(self) -> int:
-        self._stop.set()
-        self._thread.join()
-        with contextlib.suppress(LabError, OSError):
-            self.seen |= sb_sockets(self._lab, self._pids())
-        return sum(self.seen.values())
-
-
-def load() -> str:
-    """The machine's load (other work shares it): the context of the wall-clock figures."""
-    return "load average " + " ".join(Path("/proc/loadavg").read_text().split()[:3])
-
-
-def quiet(lab: Lab, timeout: float = 180) -> float:
-    """Until the lab's own daemons (SB servers, relays, northd, ovn-controller, vswitchd) use
-    under 5 % of a core for 2 s, so a start is not measured while they still digest a
-    change; returns the seconds waited."""
-    t0 = time.monotonic()
-    while time.monotonic() - t0 < timeout:
-        pids = [p for p in marked_pids(str(lab.dir) + "/") if p not in agent_pids(lab)]
-        before = cpu_s(pids)
-        time.sleep(2)
-        if cpu_s(pids) - before < 0.1:
-            break
-    return time.monotonic() - t0
-
-
-def leader_cpu(lab: Lab) -> float:
-    pid = lab.controller_db_pid("ctl1", "sb")
-    assert pid is not None, "no SB ovsdb-server"
-    return cpu_s([pid])
 
 
 def status(lab: Lab) -> dict:
@@ -198,6 +86,7 @@ class Start:
     cpu: float  # the new agent process's CPU until SETTLE_S after
     sb_bytes: float
     leader_cpu: float
+    relay_cpu: float
     index: dict
 
 
@@ -205,7 +94,7 @@ def measure_start(lab: Lab) -> Start:
     old = status(lab).get("agent_pid")
     since = len(lab.agent_log(1))
     lab.stop_agent(1, signal.SIGTERM)
-    leader0 = leader_cpu(lab)
+    leader0, relay0 = leader_cpu(lab), relays_cpu(lab)
     t0 = time.monotonic()
     lab.start_agent(1)
 
@@ -229,6 +118,7 @@ def measure_start(lab: Lab) -> Start:
         cpu=cpu_s([pid]),
         sb_bytes=sb_bytes(lab, pid),
         leader_cpu=leader_cpu(lab) - leader0,
+        relay_cpu=relays_cpu(lab) - relay0,
         index=st.get("sb_index", {}),
     )
 
@@ -254,6 +144,7 @@ COMPARED = [
     ("agent CPU, start + settle", "cpu", "s", ""),
     ("SB bytes to the agent at start", "sb_bytes", "B", "~ x1"),
     ("SB leader CPU during the agent's start", "leader_cpu", "s", ""),
+    ("SB relay CPU during the agent's start", "relay_cpu", "s", ""),
 ]
 
 
@@ -407,17 +298,6 @@ class Upstream:
     changes: int
 
 
-def main_pid(pid: int) -> int:
-    """The agent itself, below the nsenter that started it (which may not have forked yet)."""
-    for _ in range(3):
-        if Path(f"/proc/{pid}/comm").read_text().strip() != "nsenter":
-            return pid
-        children = Path(f"/proc/{pid}/task/{pid}/children")
-        found = wait_until("nsenter's child", lambda c=children: c.read_text().split(), 30)
-        pid = int(found[0])
-    return pid
-
-
 def measure_upstream(lab: Lab, moves: list[tuple[str, str]]) -> Upstream:
     """Upstream's neutron-ovn-metadata-agent serving the same compute: ovnmeta's agent and
     data plane removed, upstream started, every local network served (a haproxy each), then
@@ -447,6 +327,7 @@ def measure_upstream(lab: Lab, moves: list[tuple[str, str]]) -> Upstream:
             cpu=cpu_s([pid]),
             sb_bytes=received,
             leader_cpu=leader_cpu(lab) - leader0,
+            relay_cpu=float("nan"),  # it talks to the member
             index={},
         )
         per_change = float("nan")
