@@ -144,12 +144,19 @@ def relays_cpu(lab: Lab) -> float:
     return cpu_s([p for p in pids if p is not None])
 
 
-def main_pid(pid: int) -> int:
-    """The agent itself, below the nsenter that started it (which may not have forked yet)."""
-    for _ in range(3):
-        if Path(f"/proc/{pid}/comm").read_text().strip() != "nsenter":
-            return pid
-        children = Path(f"/proc/{pid}/task/{pid}/children")
-        found = wait_until("nsenter's child", lambda c=children: c.read_text().split(), 30)
-        pid = int(found[0])
-    return pid
+def main_pid(pid: int, timeout: float = 30) -> int:
+    """The agent itself below the nsenter that started it: nsenter execs in place or forks,
+    and either may not have happened yet when the pid is read."""
+
+    def below() -> int | None:
+        current = pid
+        for _ in range(3):
+            if Path(f"/proc/{current}/comm").read_text().strip() != "nsenter":
+                return current
+            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
+            if not children:
+                return None
+            current = int(children[0])
+        return None
+
+    return wait_until(f"the process below nsenter {pid}", below, timeout)
