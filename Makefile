@@ -40,7 +40,7 @@ bench: setup
 	$(BIN)/python bench/agent_bench.py 200
 	$(BIN)/python bench/metadata_api_bench.py
 	$(BIN)/python bench/hostile_bench.py
-	$(BIN)/python bench/sb_scale_bench.py 2000
+	$(BIN)/python bench/synthetic_cloud_bench.py
 	$(BIN)/ovnmeta lab leaks --since $(LEAKS_BEFORE)
 
 # The agent from the container image on a real lab, restart included (deploy/README.md): root,

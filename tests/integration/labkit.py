@@ -39,6 +39,16 @@ def running_lab(
         lab.down()
 
 
+@contextmanager
+def one_guest_lab(network: str, vm: str, cidr: str = "10.0.0.0/24") -> Iterator[Lab]:
+    """A 1+1 lab whose compute serves one network, with a guest already served."""
+    with running_lab(1, 1) as lab:
+        lab.create_network(network, [cidr])
+        lab.boot(vm, network, 1)
+        wait_metadata(lab, vm)
+        yield lab
+
+
 def leftovers(lab: Lab) -> list[str]:
     """Everything of this lab still on the host: namespaces, processes, files."""
     found = [f"netns {ns}" for ns in os.listdir("/run/netns") if ns.startswith(lab.prefix + "-")]

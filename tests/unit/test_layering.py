@@ -61,6 +61,7 @@ PURE = [
     "ovnmeta.deploy.render",
     "ovnmeta.lab.topology",
     "ovnmeta.lab.addressing",
+    "ovnmeta.lab.cloud_rows",
 ]
 IO_LIBRARIES = ("oslo_config", "aiohttp", "ovsdbapp", "ovs", "pyroute2", "prometheus_client")
 IO_STDLIB = {

@@ -192,3 +192,10 @@ def daemons(lab_dir: Path, ctl: Controller) -> Sequence[tuple[str, Path]]:
         ("ovsdb-server-sb", SB.files(d)["pid"]),
         ("ovn-northd", d / "ovn-northd.pid"),
     ]
+
+
+def pause_northd(lab_dir: Path, ctl: Controller) -> None:
+    """`ovn-appctl pause`: northd stops writing the SB (and so leaves rows without an NB
+    counterpart alone: the synthetic cloud of bench/synthetic_cloud_bench.py)."""
+    ctl_sock = node_dir(lab_dir, ctl) / "ovn-northd.ctl"
+    run(["ovn-appctl", "--timeout=10", "-t", str(ctl_sock), "pause"], timeout=15)
