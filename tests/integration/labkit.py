@@ -14,7 +14,10 @@ OVNMETA = [sys.executable, "-m", "ovnmeta"]
 
 
 def unique_prefix() -> str:
-    return "t" + uuid.uuid4().hex[:7]
+    """A fresh lab name; $BENCH_LAB_PREFIX (as in bench/benchkit.py) tags one person's labs
+    on a shared machine."""
+    head = os.environ.get("BENCH_LAB_PREFIX", "t")
+    return head + uuid.uuid4().hex[: max(8 - len(head), 4)]
 
 
 def cli(*args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess:
