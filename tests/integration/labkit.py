@@ -14,10 +14,8 @@ OVNMETA = [sys.executable, "-m", "ovnmeta"]
 
 
 def unique_prefix() -> str:
-    """A fresh lab name; $BENCH_LAB_PREFIX (as in bench/benchkit.py) tags one person's labs
-    on a shared machine."""
-    head = os.environ.get("BENCH_LAB_PREFIX", "t")
-    return head + uuid.uuid4().hex[: max(8 - len(head), 4)]
+    """`t` + random hex; $OVNMETA_TEST_PREFIX replaces the `t` (a session marks its labs)."""
+    return os.environ.get("OVNMETA_TEST_PREFIX", "t") + uuid.uuid4().hex[:7]
 
 
 def cli(*args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess:
