@@ -16,6 +16,7 @@ import argparse
 import asyncio
 import dataclasses
 import os
+import shutil
 import socket
 import statistics
 import subprocess
@@ -112,13 +113,14 @@ def one(mode: str, n: int) -> float:
     backend = subprocess.Popen(
         [sys.executable, "-c", BACKEND], stdin=subprocess.PIPE, stdout=subprocess.PIPE
     )
+    state = tempfile.mkdtemp(prefix="proxy-cpu-bench-")
     try:
         backend.stdin.write(ANSWER)
         backend.stdin.close()
         port = int(backend.stdout.readline())
         conf = config.new_conf()
         conf(args=[], default_config_files=[], default_config_dirs=[])
-        conf.set_override("state_path", tempfile.mkdtemp(prefix="proxy-cpu-bench-"))
+        conf.set_override("state_path", state)
         conf.set_override("nova_metadata_port", port)
         conf.set_override("metadata_proxy_shared_secret", "s3cr3t")
         # One client drives every request: lift its per-guest share, as agent_bench does.
@@ -149,6 +151,7 @@ def one(mode: str, n: int) -> float:
     finally:
         backend.kill()
         backend.wait()
+        shutil.rmtree(state, ignore_errors=True)
 
 
 def main(argv: list[str]) -> int:
