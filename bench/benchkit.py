@@ -1,10 +1,17 @@
-"""Shared by the benchmarks: a results table (figure, value, goal, same-run baseline) and
-running a command inside a namespace."""
+"""Shared by the benchmarks: a results table (figure, value, goal, same-run baseline), running
+a command inside a namespace, and /proc accounting (CPU time, RSS) of a set of processes."""
 
+import os
 import sys
+import uuid
+from collections.abc import Iterable
 
-from ovnmeta.core import tables
+from ovnmeta.core import procfs, tables
+from ovnmeta.lab import services
+from ovnmeta.lab.lab import Lab
 from ovnmeta.lab.proc import run
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 HEAD = ("FIGURE", "VALUE", "GOAL", "BASELINE (same run)")
 
@@ -26,6 +33,55 @@ class Table:
         print(tables.render(HEAD, self.rows))
 
 
+def lab_prefix(letter: str) -> str:
+    """A fresh lab name: `letter` (or $BENCH_LAB_PREFIX, when several people share a machine
+    and each tags their labs) and random hex, 8 characters in all."""
+    head = os.environ.get("BENCH_LAB_PREFIX", letter)
+    return head + uuid.uuid4().hex[: max(8 - len(head), 4)]
+
+
 def in_ns(ns: str, *argv: str, timeout: float = 300) -> str:
     """stdout of `argv` run in namespace `ns`; a failure is the lab's one-line LabError."""
     return run(argv, netns=ns, timeout=timeout)
+
+
+def cpu_seconds(pids: Iterable[int]) -> float:
+    """User + system CPU time the processes have used so far (a gone process counts 0).
+
+    CPU time per request survives a noisy machine better than wall time: what other work
+    does to the scheduler changes how long a request waits, not how much CPU it burns."""
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14, 15 of stat)
+    return total / CLOCK_TICKS
+
+
+def rss_mb(pids: Iterable[int]) -> float:
+    total = 0.0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/status") as f:
+                total += sum(int(ln.split()[1]) for ln in f if ln.startswith("VmRSS")) / 1024
+        except OSError:
+            continue
+    return total
+
+
+def agent_processes(lab: Lab, compute: int = 1) -> list[int]:
+    """The agent's processes on a compute: the agent, its socket holder, the edge haproxy's
+    master and workers (found by the agent's state or config directory in their command line;
+    the nsenter wrappers that started them are not counted)."""
+    cmp = lab.topology().compute(compute)
+    markers = (str(lab.dir / cmp.name / "agent"), str(services.config_dir(lab.dir, cmp.name)))
+    found = []
+    for pid in procfs.pids():
+        cmd = procfs.cmdline(pid)
+        mine = cmd and any(m in cmd for m in markers) and "nsenter" not in cmd.split()[0]
+        if mine and procfs.alive(pid):
+            found.append(pid)
+    return found

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
+import logging
 
 from ovnmeta.agent import config, status
-from ovnmeta.core import logs
+from ovnmeta.core import eventloop, logs
 
 
 def add_config_arguments(parser: argparse.ArgumentParser) -> None:
@@ -81,9 +81,10 @@ def run_agent(args: argparse.Namespace) -> int:
     from ovnmeta.agent import main as agent_main  # heavy imports only when it really runs
 
     async def main() -> int:
+        logging.getLogger("ovnmeta.agent").info("event loop: %s", eventloop.name())
         return await agent_main.build(settings).run()
 
-    return asyncio.run(main())
+    return eventloop.run(main())
 
 
 def run_status(args: argparse.Namespace) -> int:

@@ -17,6 +17,10 @@ import time
 from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
+from aiohttp.abc import AbstractStreamWriter
+from aiohttp.http_parser import RawRequestMessage
+from aiohttp.streams import StreamReader
+from aiohttp.web_protocol import RequestHandler
 from multidict import CIMultiDictProxy
 
 from ovnmeta.agent.proxy import (
@@ -52,7 +56,7 @@ class ProxyServer:
         self._settings = settings
         self._index = index
         self._observe = observe or (lambda status, seconds: None)
-        self._runner: web.AppRunner | None = None
+        self._runner: web.ServerRunner | None = None
         self._guest = guestlog.GuestLog(settings.guest_log_interval_s, logger)
         self._upstream = Upstream(settings, self._guest)
         self._admission = admission.Admission(
@@ -75,12 +79,30 @@ class ProxyServer:
     async def start(self) -> None:
         s = self._settings
         await self._upstream.open()
-        # A middleware, not a route: an absolute-form target without a path
-        # ("GET http://169.254.169.254 HTTP/1.1") has path "" and matches no route.
-        app = web.Application(client_max_size=s.max_request_body, middlewares=[self._every])
-        self._runner = web.AppRunner(
-            app, access_log=None, handle_signals=False, logger=self._guest.parser_logger()
+        # aiohttp's low-level server, not an Application: every request gets the same
+        # handler, so a router (which, matching nothing, built an HTTPNotFound per request)
+        # and middlewares were pure cost. It also takes an absolute-form target without a
+        # path ("GET http://169.254.169.254 HTTP/1.1", path "") like any other.
+        loop = asyncio.get_running_loop()
+
+        def make_request(
+            message: RawRequestMessage,
+            payload: StreamReader,
+            protocol: RequestHandler,
+            writer: AbstractStreamWriter,
+            task: asyncio.Task[None],
+        ) -> web.BaseRequest:
+            return web.BaseRequest(
+                message, payload, protocol, writer, task, loop, client_max_size=s.max_request_body
+            )
+
+        server = web.Server(
+            self._handle,
+            request_factory=make_request,
+            access_log=None,
+            logger=self._guest.parser_logger(),
         )
+        self._runner = web.ServerRunner(server, handle_signals=False)
         await self._runner.setup()
         os.makedirs(os.path.dirname(s.metadata_proxy_socket), exist_ok=True)
         if self._listener is not None:
@@ -98,11 +120,7 @@ class ProxyServer:
             self._runner = None
         await self._upstream.close()
 
-    @web.middleware
-    async def _every(self, http: web.Request, handler: Callable[..., object]) -> web.StreamResponse:
-        return await self._handle(http)  # `handler`: the router's match, unused
-
-    async def _handle(self, http: web.Request) -> web.StreamResponse:
+    async def _handle(self, http: web.BaseRequest) -> web.StreamResponse:
         if probe.is_probe(
             http.headers.getall(probe.HEADER, []), http.headers.getall(request.NETWORK_HEADER, [])
         ):
@@ -121,7 +139,7 @@ class ProxyServer:
         self._observe(answer.status, time.monotonic() - started)
         return web.Response(status=answer.status, headers=answer.headers, body=answer.body)
 
-    async def _answer(self, http: web.Request) -> reply.Reply:
+    async def _answer(self, http: web.BaseRequest) -> reply.Reply:
         h = http.headers
         guest = request.parse(
             h.getall(request.NETWORK_HEADER, []),
