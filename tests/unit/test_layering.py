@@ -50,7 +50,6 @@ PURE = [
     "ovnmeta.agent.proxy.loglimit",
     "ovnmeta.agent.proxy.tokens",
     "ovnmeta.agent.proxy.imds",
-    "ovnmeta.agent.proxy.http1",
     "ovnmeta.metadata_api.model",
     "ovnmeta.metadata_api.paths",
     "ovnmeta.metadata_api.validate",
