@@ -40,6 +40,7 @@ PURE = [
     "ovnmeta.agent.reconcile.plan",
     "ovnmeta.agent.reconcile.retry",
     "ovnmeta.agent.dataplane.haproxy_conf",
+    "ovnmeta.agent.dataplane.edge_placement",
     "ovnmeta.agent.proxy.request",
     "ovnmeta.agent.proxy.lookup",
     "ovnmeta.agent.proxy.forward",

@@ -242,6 +242,10 @@ class Reconciler:
                     await self.edge.commit()
                 except OvnmetaError as exc:
                     logger.error("%s", exc)
+            try:
+                await self._dp.maintain_edge()
+            except (OvnmetaError, OSError) as exc:  # the next tick tries again
+                logger.warning("edge: merge into the main haproxy failed: %s", exc)
             if interval and self._clock.monotonic() - last_sync >= interval:
                 last_sync = self._clock.monotonic()
                 await self.full_sync()

@@ -1,10 +1,12 @@
-"""The one edge haproxy for every network on this chassis: start, adopt, reload.
+"""One edge haproxy (a shard of the edge, dataplane/edge_shards.py): start, adopt, reload.
 
 Master-worker mode, daemonised into its own session, so it outlives agent restarts and keeps
 guests served while the agent is away; on start the agent adopts it through the pid file under
 state_path. A config change is checked (`haproxy -c`) and then applied with SIGUSR2 to the
 master: new workers take the listening sockets over from the old ones, which finish their
-connections, so reloads refuse nothing.
+connections, so reloads refuse nothing. A reload is done once the master's CLI lists a new
+worker (it forks it after the listeners are bound): only then may another shard stop serving
+a network this one took over.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import logging
 import os
 import resource
 import signal
+import socket
 import subprocess
 import time
 from collections.abc import Iterable
@@ -34,18 +37,24 @@ def fd_limit() -> int:
     return 1 << 20 if hard == resource.RLIM_INFINITY else hard
 
 
+RELOAD_TIMEOUT_S = 30  # a reload of 1,000 frontends takes 0.2-2 s on a busy 2-core host
+
+
 class Edge:
-    def __init__(self, settings: EdgeSettings) -> None:
+    def __init__(self, settings: EdgeSettings, shard: str = "") -> None:
+        """`shard`: the prefix of this haproxy's files in state_dir ("" for the main one)."""
         self._s = settings
+        self.shard = shard
         self._fd_limit = fd_limit()
         self._clamped = False
         d = settings.state_dir
-        self.config_path = os.path.join(d, "haproxy.cfg")
-        self.pid_path = os.path.join(d, "haproxy.pid")
-        self.master_socket = os.path.join(d, "master.sock")
-        self.networks_path = os.path.join(d, "networks.json")
+        self.config_path = os.path.join(d, f"{shard}haproxy.cfg")
+        self.pid_path = os.path.join(d, f"{shard}haproxy.pid")
+        self.master_socket = os.path.join(d, f"{shard}master.sock")
+        self.networks_path = os.path.join(d, f"{shard}networks.json")
         self._text: str | None = None
         self._pid: int | None = None
+        self.frontends: dict[NetworkId, Frontend] = {}  # what it serves (once apply returned)
 
     @property
     def pid(self) -> int | None:
@@ -77,13 +86,16 @@ class Edge:
             logger.warning("edge haproxy %d adopted without a readable state; rewriting", pid)
             self._text = None
             return {}
-        logger.info("adopted edge haproxy %d serving %d networks", pid, len(frontends))
+        logger.info(
+            "adopted edge haproxy %s%d serving %d networks", self.shard, pid, len(frontends)
+        )
+        self.frontends = dict(frontends)
         return frontends
 
     def apply(self, frontends: Iterable[Frontend]) -> bool:
         """Make the edge serve exactly `frontends`; True if it had to change."""
         frontends = sorted(frontends)
-        text = haproxy_conf.render(frontends, self._s, self._fd_limit)
+        text = haproxy_conf.render(frontends, self._s, self._fd_limit, self.shard)
         if text == self._text and self.pid is not None:
             return False
         self._log_limits(haproxy_conf.limits(frontends, self._s, self._fd_limit))
@@ -111,15 +123,35 @@ class Edge:
         if self.pid is None:
             self._start()
         else:
+            before = _workers(self.master_socket)
             os.kill(self._pid, signal.SIGUSR2)  # type: ignore[arg-type]
+            self._wait_new_worker(before)
             logger.info(
-                "edge haproxy %d reloaded: %d networks (config check %.0f ms)",
+                "edge haproxy %s%d reloaded: %d networks (config check %.0f ms, total %.0f ms)",
+                self.shard,
                 self._pid,
                 len(frontends),
                 checked_ms,
+                (time.monotonic() - started) * 1000,
             )
         self._text = text
+        self.frontends = {fe.network: fe for fe in frontends}
         return True
+
+    def _wait_new_worker(self, before: frozenset[int] | None) -> None:
+        """Until the master lists a worker that was not there before the reload (its CLI is
+        away while the master re-executes itself)."""
+        deadline = time.monotonic() + RELOAD_TIMEOUT_S
+        while time.monotonic() < deadline:
+            now = _workers(self.master_socket)
+            if now and (before is None or now - before):
+                return
+            if self.pid is None:
+                raise EdgeError(f"edge haproxy {self.shard}: master died during a reload")
+            time.sleep(0.005)
+        raise EdgeError(
+            f"edge haproxy {self.shard}: no new worker {RELOAD_TIMEOUT_S} s after a reload"
+        )
 
     def _check(self, path: str) -> None:
         proc = subprocess.run(
@@ -163,7 +195,7 @@ class Edge:
             pid = self.read_pid()
             if pid is not None:
                 self._pid = pid
-                logger.info("edge haproxy started: master pid %d", pid)
+                logger.info("edge haproxy %sstarted: master pid %d", self.shard, pid)
                 return
             time.sleep(0.01)
         raise EdgeError(f"edge haproxy: started but no live pid in {self.pid_path}")
@@ -183,6 +215,34 @@ class Edge:
         elif self._clamped and not lim.clamped:
             logger.info("edge haproxy: edge_network_maxconn %d again", self._s.network_maxconn)
         self._clamped = lim.clamped
+
+
+def _workers(master_socket: str) -> frozenset[int] | None:
+    """Current worker pids from the master CLI's `show proc`; None while it does not answer."""
+    try:
+        with socket.socket(socket.AF_UNIX) as sock:
+            sock.settimeout(2)
+            sock.connect(master_socket)
+            sock.sendall(b"show proc\n")
+            sock.shutdown(socket.SHUT_WR)
+            chunks = []
+            while chunk := sock.recv(65536):
+                chunks.append(chunk)
+    except OSError:
+        return None
+    return parse_workers(b"".join(chunks).decode(errors="replace"))
+
+
+def parse_workers(text: str) -> frozenset[int] | None:
+    """The pids under `# workers` (not `# old workers`) of `show proc`'s answer."""
+    if "# workers" not in text:
+        return None
+    section = text.split("# workers", 1)[1].split("#", 1)[0]
+    return frozenset(
+        int(fields[0])
+        for line in section.splitlines()
+        if (fields := line.split()) and fields[0].isdigit() and fields[1:2] == ["worker"]
+    )
 
 
 def _write(path: str, text: str) -> None:
