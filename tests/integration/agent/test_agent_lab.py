@@ -390,11 +390,18 @@ def test_dead_edge_is_restarted_and_metrics_are_served(node):
     node.sb.bind(vif, ch)
     vm = node.plug_vm("vm1", VM_MAC, "10.0.0.11/24", "10.0.0.2")
     wait_for(lambda: served(node, vm), what="served")
-    pidfile = node.root / "state" / "ovnmeta" / "edge" / "haproxy.pid"
-    old = int(pidfile.read_text().split()[0])
-    subprocess.run(["kill", "-9", str(old)], check=True)
+    edge = node.root / "state" / "ovnmeta" / "edge"
+    pidfiles = [edge / "haproxy.pid", edge / "young-haproxy.pid"]  # both shards
+    old = [int(p.read_text().split()[0]) for p in pidfiles]
+    subprocess.run(["kill", "-9", *map(str, old)], check=True)
+    wait_for(
+        lambda: all(
+            procfs.read_pid(p) not in (None, o) for p, o in zip(pidfiles, old, strict=True)
+        ),
+        timeout=15,
+        what="both edge shards restarted",
+    )
     wait_for(lambda: served(node, vm), timeout=15, what="served by a restarted edge")
-    assert int(pidfile.read_text().split()[0]) != old
     text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read()
     text = text.decode()
     assert 'ovnmeta_requests_total{code="200"}' in text

@@ -25,6 +25,8 @@ class Ovs:
     def __init__(self, settings: OvsSettings) -> None:
         self._settings = settings
         self._api: impl_idl.OvsdbIdl | None = None
+        # ports_of's index: port name -> (bridge, port, iface-id), valid for one change_seqno
+        self._ports: tuple[int, dict[str, list[tuple[str, str, str | None]]]] | None = None
 
     def connect(self) -> None:
         remote = str(self._settings.ovsdb_connection)
@@ -70,17 +72,24 @@ class Ovs:
         return any(b.name == name for b in self.api.tables["Bridge"].rows.values())
 
     def ports_of(self, names: Iterable[str]) -> tuple[tuple[str, str, str | None], ...]:
-        wanted = set(names)
-        found = []
+        """Asked once per network observed: walking every bridge's ports each time made a full
+        sync O(networks^2), so the walk is kept until the IDL's change_seqno moves."""
+        index = self._port_index()
+        return tuple(sorted(p for name in set(names) for p in index.get(name, ())))
+
+    def _port_index(self) -> dict[str, list[tuple[str, str, str | None]]]:
+        seqno = self.api.idl.change_seqno
+        if self._ports is not None and self._ports[0] == seqno:
+            return self._ports[1]
+        index: dict[str, list[tuple[str, str, str | None]]] = {}
         for bridge in list(self.api.tables["Bridge"].rows.values()):
             for port in bridge.ports:
-                if port.name not in wanted:
-                    continue
                 iface_id = None
                 for iface in port.interfaces:
                     iface_id = iface.external_ids.get("iface-id", iface_id)
-                found.append((bridge.name, port.name, iface_id))
-        return tuple(sorted(found))
+                index.setdefault(port.name, []).append((bridge.name, port.name, iface_id))
+        self._ports = (seqno, index)
+        return index
 
     def plug(self, bridge: str, port: str, iface_id: str) -> None:
         if not self.bridge_exists(bridge):
