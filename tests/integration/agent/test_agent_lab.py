@@ -392,7 +392,8 @@ def test_dead_edge_is_restarted_and_metrics_are_served(node):
     wait_for(lambda: served(node, vm), what="served")
     edge = node.root / "state" / "ovnmeta" / "edge"
     pidfiles = [edge / "haproxy.pid", edge / "young-haproxy.pid"]  # both shards
-    old = [int(p.read_text().split()[0]) for p in pidfiles]
+    wait_for(lambda: all(procfs.read_pid(p) for p in pidfiles), what="both edge shards")
+    old = [procfs.read_pid(p) for p in pidfiles]
     subprocess.run(["kill", "-9", *map(str, old)], check=True)
     wait_for(
         lambda: all(

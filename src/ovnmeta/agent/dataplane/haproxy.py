@@ -45,6 +45,7 @@ class Edge:
         """`shard`: the prefix of this haproxy's files in state_dir ("" for the main one)."""
         self._s = settings
         self.shard = shard
+        self.label = shard.rstrip("-") or "main"  # in log lines
         self._fd_limit = fd_limit()
         self._clamped = False
         d = settings.state_dir
@@ -87,7 +88,7 @@ class Edge:
             self._text = None
             return {}
         logger.info(
-            "adopted edge haproxy %s%d serving %d networks", self.shard, pid, len(frontends)
+            "adopted edge haproxy (%s) %d serving %d networks", self.label, pid, len(frontends)
         )
         self.frontends = dict(frontends)
         return frontends
@@ -127,8 +128,8 @@ class Edge:
             os.kill(self._pid, signal.SIGUSR2)  # type: ignore[arg-type]
             self._wait_new_worker(before)
             logger.info(
-                "edge haproxy %s%d reloaded: %d networks (config check %.0f ms, total %.0f ms)",
-                self.shard,
+                "edge haproxy (%s) %d reloaded: %d networks (config check %.0f ms, total %.0f ms)",
+                self.label,
                 self._pid,
                 len(frontends),
                 checked_ms,
@@ -147,10 +148,10 @@ class Edge:
             if now and (before is None or now - before):
                 return
             if self.pid is None:
-                raise EdgeError(f"edge haproxy {self.shard}: master died during a reload")
+                raise EdgeError(f"edge haproxy ({self.label}): master died during a reload")
             time.sleep(0.005)
         raise EdgeError(
-            f"edge haproxy {self.shard}: no new worker {RELOAD_TIMEOUT_S} s after a reload"
+            f"edge haproxy ({self.label}): no new worker {RELOAD_TIMEOUT_S} s after a reload"
         )
 
     def _check(self, path: str) -> None:
@@ -195,7 +196,7 @@ class Edge:
             pid = self.read_pid()
             if pid is not None:
                 self._pid = pid
-                logger.info("edge haproxy %sstarted: master pid %d", self.shard, pid)
+                logger.info("edge haproxy (%s) started: master pid %d", self.label, pid)
                 return
             time.sleep(0.01)
         raise EdgeError(f"edge haproxy: started but no live pid in {self.pid_path}")
