@@ -18,8 +18,10 @@ from ovnmeta.core.model import NetworkId
 
 Frontends = Mapping[NetworkId, Frontend]
 
-YOUNG_MAX = 64  # a reload of 64 frontends costs about what one of 1 does (bench/edge_bench.py)
-MERGE_IDLE_S = 2.0  # young unchanged this long: merge it into main
+# Merge young into main once it holds this many, even while it keeps changing: on a busy
+# host a reload's cost grows with its frontends well before 64 (bench/edge_bench.py).
+YOUNG_MAX = 16
+MERGE_IDLE_S = 1.0  # young unchanged this long: merge it into main
 
 
 @dataclass(frozen=True, slots=True)

@@ -64,11 +64,11 @@ class ShardedEdge:
             if self.young.apply(placed.young.values()):
                 self._young_changed = time.monotonic()
                 changed = True
-        # Young serves the new and changed networks now; main lets go of what it must.
+        # Young serves the new and changed networks now; main lets go of what it must (and
+        # takes a changed setting: Edge.apply reloads only if its text changed).
         with self._main_lock:
             placed = edge_placement.place(self.main.frontends, self.young.frontends, wanted)
-            if placed.main != self.main.frontends or self.main.pid is None:
-                changed |= self.main.apply(placed.main.values())
+            changed |= self.main.apply(placed.main.values())
         return changed
 
     def merge_due(self) -> bool:

@@ -1,4 +1,4 @@
-from ovnmeta.agent.dataplane.haproxy import parse_workers
+from ovnmeta.agent.dataplane.haproxy import Proc, parse_proc
 
 SHOW_PROC = """#<PID>          <type>          <reloads>       <uptime>        <version>
 26589           master          1 [failed: 0]   0d00h00m06s     2.6.12-1+deb12u4
@@ -12,8 +12,13 @@ SHOW_PROC = """#<PID>          <type>          <reloads>       <uptime>        <
 
 
 def test_current_workers_only():
-    assert parse_workers(SHOW_PROC) == frozenset({26749})
+    assert parse_proc(SHOW_PROC) == Proc(reloads=1, failed=0, workers=frozenset({26749}))
+
+
+def test_a_failed_reload_keeps_the_old_worker_current():
+    text = SHOW_PROC.replace("1 [failed: 0]", "2 [failed: 1]")
+    assert parse_proc(text) == Proc(reloads=2, failed=1, workers=frozenset({26749}))
 
 
 def test_no_answer_yet():
-    assert parse_workers("") is None
+    assert parse_proc("") is None
