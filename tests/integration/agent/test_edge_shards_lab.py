@@ -47,15 +47,19 @@ def frontend(i: int) -> Frontend:
     return Frontend(f"net{i}", name, "lo", False)
 
 
-def connects(fe: Frontend) -> bool:
-    def attempt() -> bool:
+def connect_error(fe: Frontend) -> str | None:
+    def attempt() -> str | None:
         try:
-            socket.create_connection((METADATA_IPV4, METADATA_PORT), 1).close()
-            return True
-        except OSError:
-            return False
+            socket.create_connection((METADATA_IPV4, METADATA_PORT), 5).close()
+            return None
+        except OSError as exc:
+            return repr(exc)
 
     return netns.in_namespace(fe.namespace, attempt)
+
+
+def connects(fe: Frontend) -> bool:
+    return connect_error(fe) is None
 
 
 def test_refused_config_keeps_the_old_one_serving(edge):
@@ -81,8 +85,8 @@ def test_merge_moves_networks_to_main_while_connections_keep_succeeding(edge):
 
     def hammer() -> None:
         while not stop.is_set():
-            if not connects(fes[0]):
-                failures.append("refused")
+            if (error := connect_error(fes[0])) is not None:
+                failures.append(error)
 
     poller = threading.Thread(target=hammer)
     poller.start()
