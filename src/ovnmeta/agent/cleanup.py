@@ -15,7 +15,7 @@ import signal
 import time
 
 from ovnmeta.agent.dataplane import apply, netns, observe, ovs
-from ovnmeta.agent.dataplane.edge_shards import YOUNG
+from ovnmeta.agent.dataplane.edge_placement import YOUNG
 from ovnmeta.agent.reconcile import plan
 from ovnmeta.agent.settings import Settings
 from ovnmeta.core import names, procfs

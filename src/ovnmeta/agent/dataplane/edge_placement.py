@@ -18,6 +18,8 @@ from ovnmeta.core.model import NetworkId
 
 Frontends = Mapping[NetworkId, Frontend]
 
+YOUNG = "young-"  # the young shard's file prefix in the edge state dir; main has none
+
 # Merge young into main once it holds this many, even while it keeps changing: on a busy
 # host a reload's cost grows with its frontends well before 64 (bench/edge_bench.py).
 YOUNG_MAX = 16

@@ -23,13 +23,11 @@ from ovnmeta.core.model import NetworkId
 
 logger = logging.getLogger(__name__)
 
-YOUNG = "young-"  # the file prefix of the young shard in state_dir; main has none
-
 
 class ShardedEdge:
     def __init__(self, settings: EdgeSettings) -> None:
         self.main = Edge(settings)
-        self.young = Edge(settings, YOUNG)
+        self.young = Edge(settings, edge_placement.YOUNG)
         self._main_lock = threading.Lock()
         self._young_lock = threading.Lock()
         self._wanted: dict[NetworkId, Frontend] = {}
