@@ -62,11 +62,21 @@ class ShardedEdge:
             if self.young.apply(placed.young.values()):
                 self._young_changed = time.monotonic()
                 changed = True
-        # Young serves the new and changed networks now; main lets go of what it must (and
-        # takes a changed setting: Edge.apply reloads only if its text changed).
-        with self._main_lock:
+        # Young serves the new and changed networks now. Main must let go of what is no longer
+        # wanted before this returns (the namespace goes next), waiting for a merge if one
+        # runs; otherwise it is only offered its frontends (a setting changed across a restart:
+        # Edge.apply reloads only for another text) when no merge holds it, which renders
+        # the same settings anyway: new networks never wait for main's reload.
+        placed = edge_placement.place(self.main.frontends, self.young.frontends, wanted)
+        if placed.main != self.main.frontends or self.main.pid is None:
+            self._main_lock.acquire()
+        elif not self._main_lock.acquire(blocking=False):
+            return changed
+        try:
             placed = edge_placement.place(self.main.frontends, self.young.frontends, wanted)
             changed |= self.main.apply(placed.main.values())
+        finally:
+            self._main_lock.release()
         return changed
 
     def merge_due(self) -> bool:
