@@ -96,6 +96,10 @@ class ShardedEdge:
             for fe in moving:  # before main binds: both listeners join one reuseport group
                 netns.migrate_requests(fe.namespace)
             self.main.apply(target.values())
+            # A network torn down meanwhile did not wait for this lock (it was not main's yet)
+            kept = edge_placement.place(self.main.frontends, {}, self._wanted).main
+            if kept != self.main.frontends:
+                self.main.apply(kept.values())
         with self._young_lock:
             rest = {n: fe for n, fe in self.young.frontends.items() if target.get(n) != fe}
             self.young.apply(rest.values())
