@@ -59,11 +59,15 @@ def settings(state_dir: str) -> EdgeSettings:
 
 
 def make_namespace(name: str) -> None:
-    subprocess.run(["ip", "netns", "add", name], check=True)
-    subprocess.run(["ip", "-n", name, "link", "set", "lo", "up"], check=True)
-    subprocess.run(
-        ["ip", "-n", name, "addr", "add", f"{METADATA_IPV4}/32", "dev", "lo"], check=True
-    )
+    """Without forking `ip` three times per namespace (1,000 of them)."""
+    netns.create(name)
+
+    def setup(ipr) -> None:
+        lo = ipr.link_lookup(ifname="lo")[0]
+        ipr.link("set", index=lo, state="up")
+        ipr.addr("add", index=lo, address=METADATA_IPV4, prefixlen=32)
+
+    netns.run_in(name, setup)
 
 
 def rss_mb(master: int) -> float:
