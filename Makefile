@@ -37,7 +37,8 @@ clean:
 bench: setup
 	$(BIN)/ovnmeta lab leaks --save $(LEAKS_BEFORE)
 	$(BIN)/python bench/lab_bench.py
-	$(BIN)/python bench/agent_bench.py 200
+	$(BIN)/python bench/edge_bench.py
+	$(BIN)/python bench/agent_bench.py
 	$(BIN)/python bench/metadata_api_bench.py
 	$(BIN)/python bench/hostile_bench.py
 	$(BIN)/python bench/synthetic_cloud_bench.py

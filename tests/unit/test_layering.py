@@ -40,6 +40,8 @@ PURE = [
     "ovnmeta.agent.reconcile.plan",
     "ovnmeta.agent.reconcile.retry",
     "ovnmeta.agent.dataplane.haproxy_conf",
+    "ovnmeta.agent.dataplane.edge_placement",
+    "ovnmeta.agent.dataplane.rtnl_wire",
     "ovnmeta.agent.proxy.request",
     "ovnmeta.agent.proxy.lookup",
     "ovnmeta.agent.proxy.forward",

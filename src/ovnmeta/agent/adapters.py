@@ -12,7 +12,7 @@ import os
 import socket
 from collections.abc import Callable
 
-from ovnmeta.agent.dataplane import apply, haproxy, netns, observe, ovs
+from ovnmeta.agent.dataplane import apply, edge_shards, netns, observe, ovs
 from ovnmeta.agent.dataplane.haproxy_conf import Frontend
 from ovnmeta.agent.proxy import holder
 from ovnmeta.agent.proxy.server import ProxyServer
@@ -37,7 +37,7 @@ class HostDataplane:
         on_edge_restart: Callable[[], None] = lambda: None,
     ) -> None:
         self._ovs = ovs.Ovs(ovs_settings)
-        self._edge = haproxy.Edge(edge_settings, on_edge_restart)
+        self._edge = edge_shards.ShardedEdge(edge_settings, on_edge_restart)
         self.host_ipv6 = netns.host_ipv6_enabled()
 
     async def connect(self) -> None:
@@ -72,6 +72,10 @@ class HostDataplane:
 
     async def render_edge(self, frontends: list[Frontend]) -> None:
         await asyncio.to_thread(self._edge.apply, frontends)
+
+    async def maintain_edge(self) -> None:
+        if self._edge.merge_due():
+            await asyncio.to_thread(self._edge.merge)
 
     @property
     def edge_pid(self) -> int | None:

@@ -15,6 +15,7 @@ import signal
 import time
 
 from ovnmeta.agent.dataplane import apply, netns, observe, ovs
+from ovnmeta.agent.dataplane.edge_placement import YOUNG
 from ovnmeta.agent.reconcile import plan
 from ovnmeta.agent.settings import Settings
 from ovnmeta.core import names, procfs
@@ -32,6 +33,7 @@ def run(settings: Settings) -> int:
     _stop_agent(settings.agent.status_file)
     pidfiles = (
         os.path.join(settings.edge.state_dir, "haproxy.pid"),
+        os.path.join(settings.edge.state_dir, f"{YOUNG}haproxy.pid"),  # dataplane/edge_shards
         os.path.join(base, "listener.pid"),
     )
     for _ in range(STOP_PASSES):

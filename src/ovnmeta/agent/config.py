@@ -239,7 +239,7 @@ SUN_PATH_MAX = 107  # sockaddr_un.sun_path is 108 bytes, NUL included
 
 
 def _check_socket_paths(proxy_socket: str, edge_dir: str) -> None:
-    longest = os.path.join(edge_dir, "health.sock")  # the longest socket under state_path
+    longest = os.path.join(edge_dir, "young-health.sock")  # edge_placement.YOUNG's, the longest
     if len(longest.encode()) > SUN_PATH_MAX:
         raise ConfigError(
             f"state_path: too long: {longest!r} would exceed the {SUN_PATH_MAX}-byte limit of "

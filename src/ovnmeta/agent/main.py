@@ -161,6 +161,7 @@ class Agent:
         self._proxy_started = True
         self.sb.serving.set()  # the first full sync and the registration follow
         self.tasks.spawn(self.reconciler.supervise(), name="supervise")
+        self.tasks.spawn(self.reconciler.maintain_edge(), name="edge-upkeep")
 
     async def shutdown(self) -> None:
         logger.info("stopping: draining workers; namespaces and the edge stay up")

@@ -32,6 +32,7 @@ from ovnmeta.core.model import Identity, NetworkId, NetworkSpec
 logger = logging.getLogger(__name__)
 
 EDGE_CHECK_INTERVAL_S = 5.0
+EDGE_MAINTAIN_INTERVAL_S = 0.25
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,6 +230,18 @@ class Reconciler:
             self._force.add(net)
             self.request(net)
         await self._dp.render_edge(list(self.frontends.values()))
+
+    async def maintain_edge(self) -> None:
+        """Edge upkeep off the request path: merge the young shard into the main one once it
+        is quiet (dataplane/edge_placement.py), checked often so a burst of new networks
+        rarely finds it large."""
+        while True:
+            await self._clock.sleep(EDGE_MAINTAIN_INTERVAL_S)
+            try:
+                await self._dp.maintain_edge()
+            except (OvnmetaError, OSError) as exc:  # the next tick tries again
+                logger.warning("edge: merge into the main haproxy failed: %s", exc)
+                await self._clock.sleep(retry.next_delay(1))
 
     async def supervise(self) -> None:
         """Restart the edge if it died; periodic light resync repairs drift."""

@@ -57,9 +57,12 @@ class Dataplane(Protocol):
     async def render_edge(self, frontends: list[Frontend]) -> None:
         """Serve exactly `frontends`: render, check, reload or start; raises EdgeError."""
 
+    async def maintain_edge(self) -> None:
+        """Background upkeep (merging the young shard into the main one); raises EdgeError."""
+
     @property
     def edge_pid(self) -> int | None:
-        """The live master pid, None if the edge is not running."""
+        """The main shard's live master pid, None if a shard of the edge is not running."""
 
 
 class SbLink(Protocol):

@@ -4,6 +4,7 @@ Rows are written into the SB as ovn-controller and northd would; guests are name
 netdev br-int. Needs root; run with `pytest -m lab`.
 """
 
+import contextlib
 import json
 import signal
 import subprocess
@@ -152,16 +153,9 @@ def test_network_lifecycle_headers_and_registration(node):
     assert f"tap{net[:10]}0" not in node.daemons.vsctl("list-ports", "br-int")
 
 
-def test_restart_and_kill_adopt_without_failed_requests(node):
-    ch = start(node)
-    net, _dp, vif, _ = network(node)
-    meta_ns = f"ovnmeta-{net}"
-    node.sb.bind(vif, ch)
-    wait_for(lambda: meta_ns in namespaces(), what="namespace")
-    vm = node.plug_vm("vm1", VM_MAC, "10.0.0.11/24", "10.0.0.2")
-    wait_for(lambda: served(node, vm), what="served")
-    ifindex = ip_json("link", "show", f"tap{net[:10]}0")[0]["ifindex"]
-
+@contextlib.contextmanager
+def polling(node, vm):
+    """The guest polls its metadata meanwhile; yields the results (200 or what failed)."""
     results: list[str] = []
     stop = threading.Event()
 
@@ -173,6 +167,23 @@ def test_restart_and_kill_adopt_without_failed_requests(node):
     poller = threading.Thread(target=poll)
     poller.start()
     try:
+        yield results
+    finally:
+        stop.set()
+        poller.join()
+
+
+def test_restart_and_kill_adopt_without_failed_requests(node):
+    ch = start(node)
+    net, _dp, vif, _ = network(node)
+    meta_ns = f"ovnmeta-{net}"
+    node.sb.bind(vif, ch)
+    wait_for(lambda: meta_ns in namespaces(), what="namespace")
+    vm = node.plug_vm("vm1", VM_MAC, "10.0.0.11/24", "10.0.0.2")
+    wait_for(lambda: served(node, vm), what="served")
+    ifindex = ip_json("link", "show", f"tap{net[:10]}0")[0]["ifindex"]
+
+    with polling(node, vm) as results:
         for sig in (signal.SIGTERM, signal.SIGKILL):
             time.sleep(0.5)
             node.agent.stop(sig)
@@ -180,9 +191,6 @@ def test_restart_and_kill_adopt_without_failed_requests(node):
             node.agent.start()
             wait_for(lambda: "agent ready" in node.agent.log.read_text(), what="ready")
             time.sleep(0.5)
-    finally:
-        stop.set()
-        poller.join()
     assert results and set(results) == {"200"}, [r for r in results if r != "200"]
     assert ip_json("link", "show", f"tap{net[:10]}0")[0]["ifindex"] == ifindex
 
@@ -383,11 +391,19 @@ def test_dead_edge_is_restarted_and_metrics_are_served(node):
     node.sb.bind(vif, ch)
     vm = node.plug_vm("vm1", VM_MAC, "10.0.0.11/24", "10.0.0.2")
     wait_for(lambda: served(node, vm), what="served")
-    pidfile = node.root / "state" / "ovnmeta" / "edge" / "haproxy.pid"
-    old = int(pidfile.read_text().split()[0])
-    subprocess.run(["kill", "-9", str(old)], check=True)
+    edge = node.root / "state" / "ovnmeta" / "edge"
+    pidfiles = [edge / "haproxy.pid", edge / "young-haproxy.pid"]  # both shards
+    wait_for(lambda: all(procfs.read_pid(p) for p in pidfiles), what="both edge shards")
+    old = [procfs.read_pid(p) for p in pidfiles]
+    subprocess.run(["kill", "-9", *map(str, old)], check=True)
+    wait_for(
+        lambda: all(
+            procfs.read_pid(p) not in (None, o) for p, o in zip(pidfiles, old, strict=True)
+        ),
+        timeout=15,
+        what="both edge shards restarted",
+    )
     wait_for(lambda: served(node, vm), timeout=15, what="served by a restarted edge")
-    assert int(pidfile.read_text().split()[0]) != old
     text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read()
     text = text.decode()
     assert 'ovnmeta_requests_total{code="200"}' in text
@@ -474,3 +490,33 @@ def test_cleanup_takes_down_what_the_agent_leaves_running(node):
     assert f"tap{net[:10]}0" not in node.daemons.vsctl("list-ports", "br-int")
     for pid in pids:
         wait_for(lambda pid=pid: not procfs.alive(pid), what=f"pid {pid} stopped")
+
+
+def test_new_network_is_served_by_the_young_shard_then_moves_without_failed_requests(node):
+    """dataplane/edge_shards.py: a new network is served by the small haproxy first; once it
+    is quiet, the main haproxy takes it over, and the guest's polling sees no failure."""
+    ch = start(node)
+    net, _dp, vif, _ = network(node)
+    node.sb.bind(vif, ch)
+    vm = node.plug_vm("vm1", VM_MAC, "10.0.0.11/24", "10.0.0.2")
+    edge = node.root / "state" / "ovnmeta" / "edge"
+    wait_for(lambda: served(node, vm), what="served")
+
+    def config(name: str) -> str:
+        path = edge / name
+        return path.read_text() if path.exists() else ""
+
+    young_first = f"net_{net}" in config("young-haproxy.cfg")
+    with polling(node, vm) as results:
+        wait_for(
+            lambda: (
+                f"net_{net}" in config("haproxy.cfg")
+                and f"net_{net}" not in config("young-haproxy.cfg")
+            ),
+            timeout=30,
+            what="the network merged into the main haproxy",
+        )
+        time.sleep(1)
+    assert young_first or "merged into the main haproxy" in node.agent.log.read_text()
+    assert results and set(results) == {"200"}, [r for r in results if r != "200"]
+    assert "1 networks merged into the main haproxy" in node.agent.log.read_text()

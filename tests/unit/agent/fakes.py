@@ -101,6 +101,7 @@ class FakeHost:
         self.renders: list[tuple[Frontend, ...]] = []
         self.served: tuple[Frontend, ...] = ()
         self.edge_pid: int | None = None
+        self.maintained = 0  # maintain_edge calls
         self.render_error: Exception | None = None
         self.render_gate: asyncio.Event | None = None
         self.apply_gate: asyncio.Event | None = None
@@ -234,6 +235,9 @@ class FakeHost:
         self.renders.append(tuple(sorted(frontends)))
         self.served = tuple(sorted(frontends))
         self.edge_pid = 4242
+
+    async def maintain_edge(self) -> None:
+        self.maintained += 1
 
     def serves(self, net: NetworkId) -> bool:
         return any(fe.network == net for fe in self.served)

@@ -206,3 +206,20 @@ def host_ipv6_enabled() -> bool:
 def netlink_error(name: str | None, what: str, exc: NetlinkError) -> NamespaceError:
     where = name or "root netns"
     return NamespaceError(f"{where}: {what}: {exc}")
+
+
+TCP_MIGRATE_REQ = "/proc/sys/net/ipv4/tcp_migrate_req"
+
+
+def migrate_requests(name: str) -> None:
+    """net.ipv4.tcp_migrate_req = 1 in namespace `name`: when one of the listeners sharing an
+    address (SO_REUSEPORT) closes, the kernel hands its queued connections to another one
+    instead of resetting them. Two edge shards serve a network while it moves between them;
+    with this, the one that lets go loses no connection. /proc/sys/net is per network
+    namespace, resolved in the calling thread's."""
+
+    def write() -> None:
+        with open(TCP_MIGRATE_REQ, "w") as f:
+            f.write("1\n")
+
+    in_namespace(name, write)

@@ -1,44 +1,60 @@
-"""Read what is on the host for one network into `reconcile.observed` values (no decisions)."""
+"""Read what is on the host for one network into `reconcile.observed` values (no decisions).
+
+One bare rtnetlink socket per namespace (dataplane/rtnl.py): four dumps (links, addresses,
+rules, routes, each of both families at once) and an ethtool ioctl per veth, then a get per
+root-side veth. A full sync at 1,000 networks does this 1,000 times.
+"""
 
 from __future__ import annotations
 
-import errno
 import ipaddress
+import os
 import socket
 from collections.abc import Callable, Iterable
 
-from pyroute2.netlink.exceptions import NetlinkError
-
 from ovnmeta.agent.dataplane import netns
+from ovnmeta.agent.dataplane import rtnl_wire as w
+from ovnmeta.agent.dataplane.rtnl import Rtnl
 from ovnmeta.agent.reconcile.observed import Link, NamespaceState, ObservedNetwork
 from ovnmeta.core import names
+from ovnmeta.core.errors import NamespaceError
 from ovnmeta.core.model import HOP_LIMIT_MARK
 
 IFF_UP = 0x1
 # (bridge, port, iface-id) for every OVS port with one of the given names
 PortsOf = Callable[[Iterable[str]], tuple[tuple[str, str, str | None], ...]]
+Hop = tuple[int | None, int | None]
 
 
 def observe(namespace: str, expected_outer: Iterable[str], ports_of: PortsOf) -> ObservedNetwork:
-    def inside(ipr) -> tuple[tuple[Link, ...], frozenset[str], tuple[int | None, int | None]]:
-        links = _veths(ipr, with_addresses=True)
-        hop = (_hop_limit(ipr, socket.AF_INET), _hop_limit(ipr, socket.AF_INET6))
+    def inside() -> tuple[tuple[Link, ...], frozenset[str], Hop]:
+        with Rtnl() as nl:
+            links = _veths(nl)
+            hop = _hop_limits(nl)
         return links, netns.tx_checksum_off_here([link.name for link in links]), hop
 
     tx_off: frozenset[str] = frozenset()
-    hop: tuple[int | None, int | None] = (None, None)
+    hop: Hop = (None, None)
     try:
-        inner, tx_off, hop = netns.run_in(namespace, inside)
+        inner, tx_off, hop = netns.in_namespace(namespace, inside)
     except FileNotFoundError:
         state, inner = NamespaceState.ABSENT, ()
     except netns.Broken:
         state, inner = NamespaceState.BROKEN, ()
-    except NetlinkError as exc:
-        raise netns.netlink_error(namespace, "cannot list links", exc) from exc
+    except w.NetlinkFailure as exc:
+        raise _error(namespace, "cannot list links", exc) from exc
     else:
         state = NamespaceState.PRESENT
     outer_names = {names.outer_of_inner(link.name) for link in inner} | set(expected_outer)
-    outer = netns.run_in(None, lambda ipr: _named_veths(ipr, sorted(outer_names)))
+    try:
+        with Rtnl() as nl:
+            outer = tuple(
+                link
+                for name in sorted(outer_names)
+                if (msg := nl.link(name)) is not None and (link := _link(msg, {})) is not None
+            )
+    except w.NetlinkFailure as exc:
+        raise _error(None, "cannot get links", exc) from exc
     return ObservedNetwork(
         namespace=namespace,
         state=state,
@@ -51,65 +67,58 @@ def observe(namespace: str, expected_outer: Iterable[str], ports_of: PortsOf) ->
     )
 
 
-def _hop_limit(ipr, family: int) -> int | None:
-    """The hoplimit metric of the hop-limit table's route, if the rule that uses it is there."""
-    rule = any(
-        r.get_attr("FRA_FWMARK") == HOP_LIMIT_MARK
-        and (r.get_attr("FRA_TABLE") or r["table"]) == netns.HOP_LIMIT_TABLE
-        for r in ipr.get_rules(family=family)
-    )
-    if not rule:
-        return None
-    for route in ipr.get_routes(family=family, table=netns.HOP_LIMIT_TABLE):
-        if route.get_attr("RTA_TABLE") != netns.HOP_LIMIT_TABLE:
+def _error(namespace: str | None, what: str, exc: w.NetlinkFailure) -> NamespaceError:
+    return NamespaceError(f"{namespace or 'root netns'}: {what}: {os.strerror(exc.code)}")
+
+
+def _hop_limits(nl: Rtnl) -> Hop:
+    """Per family, the hoplimit metric of the hop-limit table's route, if the rule that uses
+    it is there (one dump of the rules and one of the routes, both families)."""
+    ruled = {
+        msg.header[0]
+        for msg in nl.dump(w.RTM_GETRULE)
+        if w.u32(msg.attrs.get(w.FRA_FWMARK)) == HOP_LIMIT_MARK
+        and (w.u32(msg.attrs.get(w.FRA_TABLE)) or msg.header[4]) == netns.HOP_LIMIT_TABLE
+    }
+    found: dict[int, int] = {}
+    for msg in nl.dump(w.RTM_GETROUTE):
+        family = msg.header[0]
+        if family not in ruled or family in found:
             continue
-        metrics = route.get_attr("RTA_METRICS")
-        value = metrics.get_attr("RTAX_HOPLIMIT") if metrics is not None else None
+        if (w.u32(msg.attrs.get(w.RTA_TABLE)) or msg.header[4]) != netns.HOP_LIMIT_TABLE:
+            continue
+        metrics = msg.attrs.get(w.RTA_METRICS)
+        value = w.u32(w.attributes(metrics).get(w.RTAX_HOPLIMIT)) if metrics else None
         if value is not None:
-            return int(value)
-    return None
+            found[family] = value
+    return found.get(socket.AF_INET), found.get(socket.AF_INET6)
 
 
-def _named_veths(ipr, wanted: list[str]) -> tuple[Link, ...]:
-    """Root-side ends, asked for by name: a dump of the root netns would cost O(networks)
-    per network, O(networks^2) per full sync."""
-    links = []
-    for name in wanted:
-        try:
-            msgs = ipr.link("get", ifname=name)
-        except NetlinkError as exc:
-            if exc.code == errno.ENODEV:
-                continue
-            raise
-        links += [link for msg in msgs if (link := _link(msg, {})) is not None]
-    return tuple(links)
-
-
-def _link(msg, addresses: dict[int, set[str]]) -> Link | None:
-    info = msg.get("IFLA_LINKINFO")
-    if info is None or info.get("IFLA_INFO_KIND") != "veth":
+def _link(msg: w.Message, addresses: dict[int, set[str]]) -> Link | None:
+    info = msg.attrs.get(w.IFLA_LINKINFO)
+    if info is None or w.text(w.attributes(info).get(w.IFLA_INFO_KIND)) != "veth":
         return None
-    name = msg.get("IFLA_IFNAME")
+    name = w.text(msg.attrs.get(w.IFLA_IFNAME)) or ""
     if not name.startswith(names.VETH_PREFIX):
         return None
+    _family, _type, index, flags, _change = msg.header
     return Link(
         name=name,
-        mac=(msg.get("IFLA_ADDRESS") or "").lower(),
-        mtu=msg.get("IFLA_MTU") or 0,
-        up=bool(msg["flags"] & IFF_UP),
-        addresses=frozenset(addresses.get(msg["index"], ())),
+        mac=w.mac(msg.attrs.get(w.IFLA_ADDRESS)),
+        mtu=w.u32(msg.attrs.get(w.IFLA_MTU)) or 0,
+        up=bool(flags & IFF_UP),
+        addresses=frozenset(addresses.get(index, ())),
     )
 
 
-def _veths(ipr, with_addresses: bool) -> tuple[Link, ...]:
-    links = []
+def _veths(nl: Rtnl) -> tuple[Link, ...]:
     addresses: dict[int, set[str]] = {}
-    if with_addresses:
-        for msg in ipr.get_addr():
-            ip = ipaddress.ip_address(msg.get("IFA_ADDRESS"))
-            addresses.setdefault(msg["index"], set()).add(f"{ip}/{msg['prefixlen']}")
-    for msg in ipr.get_links():
-        link = _link(msg, addresses)
-        if link is not None:
-            links.append(link)
+    for msg in nl.dump(w.RTM_GETADDR):
+        family, prefixlen, _flags, _scope, index = msg.header
+        raw = msg.attrs.get(w.IFA_ADDRESS)
+        if raw is None or family not in (socket.AF_INET, socket.AF_INET6):
+            continue
+        ip = ipaddress.ip_address(raw)
+        addresses.setdefault(index, set()).add(f"{ip}/{prefixlen}")
+    links = [link for msg in nl.dump(w.RTM_GETLINK) if (link := _link(msg, addresses)) is not None]
     return tuple(sorted(links, key=lambda link: link.name))

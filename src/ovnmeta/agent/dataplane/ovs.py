@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from typing import Any
 
 from ovsdbapp.backend.ovs_idl import connection, idlutils
 from ovsdbapp.schema.open_vswitch import impl_idl
@@ -36,6 +37,8 @@ class Ovs:
     def __init__(self, settings: OvsSettings) -> None:
         self._settings = settings
         self._api: impl_idl.OvsdbIdl | None = None
+        # ports_of's index: port name -> (bridge, Port row), valid for one change_seqno
+        self._ports: tuple[int, dict[str, list[tuple[str, Any]]]] | None = None
 
     def connect(self) -> None:
         remote = str(self._settings.ovsdb_connection)
@@ -81,17 +84,35 @@ class Ovs:
         return any(b.name == name for b in self.api.tables["Bridge"].rows.values())
 
     def ports_of(self, names: Iterable[str]) -> tuple[tuple[str, str, str | None], ...]:
-        wanted = set(names)
+        """Asked once per network observed: walking every bridge's ports each time made a full
+        sync O(networks^2), so the walk (names only) is kept until the IDL's change_seqno
+        moves; the interfaces are read for the ports asked for only."""
         found = []
-        for bridge in list(self.api.tables["Bridge"].rows.values()):
-            for port in bridge.ports:
-                if port.name not in wanted:
-                    continue
+        for name in set(names):
+            for bridge, port in self._port_index().get(name, ()):
                 iface_id = None
-                for iface in port.interfaces:
-                    iface_id = iface.external_ids.get("iface-id", iface_id)
-                found.append((bridge.name, port.name, iface_id))
+                try:
+                    for iface in port.interfaces:
+                        iface_id = iface.external_ids.get("iface-id", iface_id)
+                except AttributeError:  # a row the IDL thread is removing right now
+                    continue
+                found.append((bridge, name, iface_id))
         return tuple(sorted(found))
+
+    def _port_index(self) -> dict[str, list[tuple[str, Any]]]:
+        seqno = self.api.idl.change_seqno
+        if self._ports is not None and self._ports[0] == seqno:
+            return self._ports[1]
+        index: dict[str, list[tuple[str, Any]]] = {}
+        complete = True
+        for bridge in list(self.api.tables["Bridge"].rows.values()):
+            try:
+                for port in bridge.ports:
+                    index.setdefault(port.name, []).append((bridge.name, port))
+            except AttributeError:  # rows read while the IDL thread changes them
+                complete = False
+        self._ports = (seqno, index) if complete else None
+        return index
 
     def plug(self, bridge: str, port: str, iface_id: str) -> None:
         if not self.bridge_exists(bridge):

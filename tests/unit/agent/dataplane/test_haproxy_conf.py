@@ -238,3 +238,13 @@ def test_token_answers_are_marked_for_the_hop_limit(tmp_path):
     assert "set-var(txn.imds_put) bool(true) if { method PUT } " in fe
     assert "{ path /latest/api/token /latest/api/token/ }" in fe
     assert "http-response set-mark 0xa9fea9f if { var(txn.imds_put) -m bool } { status 200 }" in fe
+
+
+def test_a_shard_has_sockets_of_its_own(tmp_path):
+    s = settings(tmp_path)
+    main, young = render(networks(1), s, FDS), render(networks(1), s, FDS, "young-")
+    assert f"stats socket {s.state_dir}/stats.sock " in main
+    assert f"bind unix@{s.state_dir}/health.sock " in main
+    assert f"stats socket {s.state_dir}/young-stats.sock " in young
+    assert f"bind unix@{s.state_dir}/young-health.sock " in young
+    assert block(main, networks(1)[0].network) == block(young, networks(1)[0].network)
