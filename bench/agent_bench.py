@@ -70,14 +70,16 @@ ts = [threading.Thread(target=run, args=(i,)) for i in range(clients)]
 print(sum(ok) / secs, sum(bad))
 """
 
-# Poll until the first 200; print its wall-clock time. A short timeout: a SYN sent before the
-# namespace exists is lost, and waiting for it would measure the poller, not the agent.
+# Poll until the first 200; print its wall-clock time. A short timeout (argv[3], default
+# 0.1 s): a SYN sent before the namespace exists is lost, and waiting for it would measure the
+# poller, not the agent.
 FIRST_OK = r"""
 import http.client, sys, time
 end = time.time() + float(sys.argv[2])
+timeout = float(sys.argv[3]) if len(sys.argv) > 3 else 0.1
 while time.time() < end:
     try:
-        c = http.client.HTTPConnection(sys.argv[1], 80, timeout=0.1); c.request("GET", "/")
+        c = http.client.HTTPConnection(sys.argv[1], 80, timeout=timeout); c.request("GET", "/")
         if c.getresponse().status == 200: print(time.time()); break
     except OSError: time.sleep(0.005)
 """
@@ -104,8 +106,10 @@ def latency(ns: str, host: str, port: int, path: str, headers=(), n: int = 300):
     return float(p50), float(p99)
 
 
-def throughput(ns: str, host: str, port: int, path: str, headers=(), argv_prefix=None):
-    argv = [PY, "-c", THROUGHPUT, host, str(port), path, "8", "5", *headers]
+def throughput(
+    ns: str, host: str, port: int, path: str, headers=(), argv_prefix=None, clients: int = 8
+):
+    argv = [PY, "-c", THROUGHPUT, host, str(port), path, str(clients), "5", *headers]
     prefix = argv_prefix or ["ip", "netns", "exec", ns]
     out = subprocess.run(
         [*prefix, *argv], capture_output=True, text=True, check=True, timeout=120
@@ -193,23 +197,33 @@ def served_count(lab: Lab) -> int:
         return 0
 
 
-def rss_and_procs(lab: Lab) -> tuple[float, int]:
-    marker = str(lab.dir / "cmp1" / "agent")
-    rss, procs = 0.0, 0
+def agent_pids(lab: Lab) -> list[int]:
+    """ovnmeta's processes on cmp1: agent, edge haproxy (master + worker), socket holder."""
+    markers = (str(lab.dir / "cmp1" / "agent"), str(services.config_dir(lab.dir, "cmp1")))
+    found = []
     for pid in procfs.pids():
+        cmd = procfs.cmdline(pid)
+        if any(m in cmd for m in markers) and "nsenter" not in cmd.split()[0]:
+            found.append(pid)
+    return found
+
+
+def rss_mb(pids) -> float:
+    """Summed VmRSS of `pids` in MB (processes gone meanwhile count 0)."""
+    rss = 0.0
+    for pid in pids:
         try:
-            cmd = procfs.cmdline(pid)
-            if marker not in cmd and str(services.config_dir(lab.dir, "cmp1")) not in cmd:
-                continue
-            if "nsenter" in cmd.split()[0]:
-                continue
             for line in Path(f"/proc/{pid}/status").read_text().splitlines():
                 if line.startswith("VmRSS"):
                     rss += int(line.split()[1]) / 1024
-            procs += 1
         except OSError:
             continue
-    return rss, procs
+    return rss
+
+
+def rss_and_procs(lab: Lab) -> tuple[float, int]:
+    pids = agent_pids(lab)
+    return rss_mb(pids), len(pids)
 
 
 def first_ok_after_bind(lab: Lab, name: str, network: str) -> float:
@@ -286,7 +300,11 @@ def restart_agent_under_poll(
 # This bench measures what the agent can do, and one guest drives every figure: the per-guest
 # limits (a new-connection rate in the edge, a share of the agent's Nova slots) are what a
 # guest may take, so they are lifted here; bench/hostile_bench.py measures them at work.
-PER_GUEST_LIMITS_LIFTED = {"edge_source_conn_rate": 10**6, "in_flight_per_source": 25}
+PER_GUEST_LIMITS_LIFTED = {
+    "edge_source_conn_rate": 10**6,
+    "in_flight_per_source": 25,
+    "edge_source_maxconn": 1000,  # upstream_bench.py drives 32 clients from one guest
+}
 
 
 def lift_per_guest_limits(lab: Lab) -> None:
