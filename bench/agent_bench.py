@@ -303,7 +303,7 @@ def restart_agent_under_poll(
 PER_GUEST_LIMITS_LIFTED = {
     "edge_source_conn_rate": 10**6,
     "in_flight_per_source": 25,
-    "edge_source_maxconn": 1000,  # upstream_bench.py drives 32 clients from one guest
+    "edge_source_maxconn": 256,  # = edge_network_maxconn; upstream_bench drives 32 clients
 }
 
 

@@ -120,8 +120,8 @@ class Ovnmeta:
 class Upstream:
     name = "upstream"
 
-    def __init__(self, lab: Lab, workers: int) -> None:
-        self.agent = UpstreamAgent(lab, 1, mode="metadata-agent", workers=workers)
+    def __init__(self, lab: Lab, workers: int, venv: neutron_venv.NeutronVenv) -> None:
+        self.agent = UpstreamAgent(lab, 1, mode="metadata-agent", workers=workers, venv=venv)
         self._since = 0
 
     def start(self) -> None:
@@ -359,7 +359,7 @@ def grow(lab: Lab, networks: int) -> None:
         lab.bind_vif(f"n{i}", i)
 
 
-def interrupted(*_) -> None:
+def on_sigterm(*_) -> None:
     """SIGTERM (a CI timeout, `kill`) unwinds like Ctrl-C: main's finally cleans up."""
     raise KeyboardInterrupt
 
@@ -390,7 +390,7 @@ def main(argv: list[str] | None = None) -> int:
     args.networks = args.networks or ([1] if quick else [1, 50, 200])
     args.rounds = args.rounds or (1 if quick else 2)
     args.storm = args.storm or (20 if quick else 100)
-    signal.signal(signal.SIGTERM, interrupted)
+    signal.signal(signal.SIGTERM, on_sigterm)
 
     venv = neutron_venv.ensure(progress=lambda line: print(line, file=sys.stderr))
     lab = Lab(args.prefix)
@@ -398,6 +398,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.time()
     load_before = os.getloadavg()
     sides = [Ovnmeta(lab), None]
+    interrupted = False
     try:
         print(f"upstream bench, lab {lab.prefix}, {'quick' if args.quick else 'full'}",
               file=sys.stderr)  # fmt: skip
@@ -405,17 +406,20 @@ def main(argv: list[str] | None = None) -> int:
         lab.create_network("n0", ["10.0.0.0/24"])
         lab.boot("vm", "n0", 1)
         lift_per_guest_limits(lab)  # one guest drives every figure (agent_bench.py)
-        sides[1] = Upstream(lab, args.workers)
-        sides[1].agent._venv = venv
+        sides[1] = Upstream(lab, args.workers, venv)
         sides[0].retire()
         bench = Bench(lab, res, args)
-        for n in args.networks:
-            grow(lab, n)
-            for r in range(args.rounds):
-                for side in sides:
-                    bench.round = r
-                    print(f"round {r + 1}: {side.name}, {n} networks", file=sys.stderr, flush=True)
-                    bench.one_round(side, n, first_n=n == args.networks[0])
+        try:
+            for n in args.networks:
+                grow(lab, n)
+                for r in range(args.rounds):
+                    for side in sides:
+                        bench.round = r
+                        print(f"round {r + 1}: {side.name}, {n} networks", file=sys.stderr)
+                        bench.one_round(side, n, first_n=n == args.networks[0])
+        except KeyboardInterrupt:  # clean up, then print what was measured so far
+            interrupted = True
+            print("interrupted: cleaning up, then the figures so far", file=sys.stderr)
     finally:
         for side in sides:
             if side is not None:
@@ -428,7 +432,8 @@ def main(argv: list[str] | None = None) -> int:
     meta = {
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(started)),
         "machine": machine(),
-        "mode": "quick" if args.quick else "full" if args.networks == [1, 50, 200] else "custom",
+        "mode": ("quick" if args.quick else "full" if args.networks == [1, 50, 200] else "custom")
+        + (", interrupted" if interrupted else ""),
         "minutes": (time.time() - started) / 60,
         "load": (load_before, os.getloadavg()),
         "upstream": f"neutron {neutron_venv.NEUTRON_VERSION} neutron-ovn-metadata-agent, "
@@ -443,7 +448,7 @@ def main(argv: list[str] | None = None) -> int:
     pngs = upstream_report.plots(res, meta, args.out)
     (args.out / "latest.md").write_text(upstream_report.markdown(rows, meta, pngs))
     print(f"wrote {args.out / 'latest.md'} and {', '.join(p.name for p in pngs)}", file=sys.stderr)
-    return 0
+    return 130 if interrupted else 0
 
 
 if __name__ == "__main__":

@@ -186,7 +186,7 @@ def markdown(table_rows: list[tuple[str, ...]], meta: dict, pngs: list[Path]) ->
     lines = [
         "# ovnmeta against upstream, same run",
         "",
-        f"`bench/upstream_bench.py{' --quick' if meta['mode'] == 'quick' else ''}` "
+        f"`bench/upstream_bench.py{' --quick' if meta['mode'].startswith('quick') else ''}` "
         f"on {meta['date']}, {meta['machine']}; {meta['mode']} mode: networks "
         f"{', '.join(map(str, meta['networks']))}, {meta['rounds']} round(s) per agent, "
         f"alternating; {meta['minutes']:.1f} minutes. Upstream: {meta['upstream']}. Load "
