@@ -21,6 +21,7 @@ from ovnmeta.lab.lab import Lab, instance_record
 from ovnmeta.lab.state import InstanceRecord
 
 PLUG_PARALLEL = 16  # the compute's plugging (ip, ethtool, ovs-vsctl) in parallel
+STORM_DEADLINE = 600  # seconds a reader may take in all
 
 
 @dataclass
@@ -56,7 +57,11 @@ def guest_argv(lab: Lab, vm: InstanceRecord) -> list[str]:
         f"LEASE_FILE={lease} busybox udhcpc -i eth0 -f -q -n -t 30 -T 1 -A 1 "
         f"-s {lab.dir / 'udhcpc.sh'} >/dev/null 2>&1"
     )
-    reader = cloudinit.reader_command("http://169.254.169.254", timeout_s=10, retries=5)
+    # cloud-init's own per-request timeout and retries; the overall deadline is long, so that
+    # a reader starved of CPU by its 99 neighbours is not counted as the service failing.
+    reader = cloudinit.reader_command(
+        "http://169.254.169.254", timeout_s=10, retries=5, deadline_s=STORM_DEADLINE
+    )
     # The moment the address is up goes to stderr (the storm's floor: DHCP without metadata).
     script = f'{dhcp} && date +%s.%N >&2 && exec "$@"'
     return ["ip", "netns", "exec", vm.netns, "sh", "-c", script, "sh", *reader]
