@@ -359,6 +359,10 @@ def grow(lab: Lab, networks: int) -> None:
         lab.bind_vif(f"n{i}", i)
 
 
+def full_mode(args) -> bool:
+    return args.networks == [1, 50, 200] and args.rounds >= 2 and args.storm >= 100
+
+
 def on_sigterm(*_) -> None:
     """SIGTERM (a CI timeout, `kill`) unwinds like Ctrl-C: main's finally cleans up."""
     raise KeyboardInterrupt
@@ -432,7 +436,7 @@ def main(argv: list[str] | None = None) -> int:
     meta = {
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(started)),
         "machine": machine(),
-        "mode": ("quick" if args.quick else "full" if args.networks == [1, 50, 200] else "custom")
+        "mode": ("quick" if args.quick else "full" if full_mode(args) else "custom")
         + (", interrupted" if interrupted else ""),
         "minutes": (time.time() - started) / 60,
         "load": (load_before, os.getloadavg()),

@@ -169,7 +169,7 @@ def _overhead(res, n: int) -> str:
         p50 = res.values[side]["p50"].get(n)
         floor = res.values[side]["floor_static"].get(n)
         if p50 and floor:
-            parts.append(f"{side} +{statistics.median(p50) - statistics.median(floor):.2f} ms")
+            parts.append(f"{side} {statistics.median(p50) - statistics.median(floor):+.2f} ms")
     if not parts:
         return ""
     return "above the static floor: " + ", ".join(parts) + " (goal ovnmeta <= 0.3 ms)"
