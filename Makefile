@@ -2,7 +2,7 @@
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup test unit lint demo bench container-check clean
+.PHONY: setup test unit lint demo bench bench-upstream bench-deps container-check clean
 
 setup:
 	@scripts/setup
@@ -34,7 +34,7 @@ clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache .ruff_cache
 
 # Numbers, not tests: each figure next to its goal and a baseline measured in the same run.
-bench: setup
+bench: setup bench-deps
 	$(BIN)/ovnmeta lab leaks --save $(LEAKS_BEFORE)
 	$(BIN)/python bench/lab_bench.py
 	$(BIN)/python bench/edge_bench.py
@@ -42,7 +42,21 @@ bench: setup
 	$(BIN)/python bench/metadata_api_bench.py
 	$(BIN)/python bench/hostile_bench.py
 	$(BIN)/python bench/synthetic_cloud_bench.py
+	$(BIN)/python bench/upstream_bench.py
 	$(BIN)/ovnmeta lab leaks --since $(LEAKS_BEFORE)
+
+# ovnmeta side by side with upstream's agent (pinned neutron in its own cached venv), one run:
+# table on stdout, docs/bench/latest.md and PNG plots. QUICK=1: 1 network, 1 round, a storm of
+# 20 (under 5 minutes); without it 1/50/200 networks, 2 rounds each, a storm of 100.
+bench-upstream: setup bench-deps
+	$(BIN)/ovnmeta lab leaks --save $(LEAKS_BEFORE)
+	$(BIN)/python bench/upstream_bench.py $(if $(QUICK),--quick) $(if $(PREFIX),--prefix $(PREFIX))
+	$(BIN)/ovnmeta lab leaks --since $(LEAKS_BEFORE)
+
+# The `bench` extra (matplotlib, for the plots): only the bench targets install it.
+bench-deps: setup
+	@$(BIN)/python -c 'import matplotlib' 2>/dev/null || \
+		$(BIN)/pip install -q --disable-pip-version-check -e '.[dev,bench]'
 
 # The agent from the container image on a real lab, restart included (deploy/README.md): root,
 # podman and runc, and the image built first (deploy/container/build.sh; IMAGE=... picks

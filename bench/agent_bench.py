@@ -71,14 +71,16 @@ ts = [threading.Thread(target=run, args=(i,)) for i in range(clients)]
 print(sum(ok) / secs, sum(bad))
 """
 
-# Poll until the first 200; print its wall-clock time. A short timeout: a SYN sent before the
-# namespace exists is lost, and waiting for it would measure the poller, not the agent.
+# Poll until the first 200; print its wall-clock time. A short timeout (argv[3], default
+# 0.1 s): a SYN sent before the namespace exists is lost, and waiting for it would measure the
+# poller, not the agent.
 FIRST_OK = r"""
 import http.client, sys, time
 end = time.time() + float(sys.argv[2])
+timeout = float(sys.argv[3]) if len(sys.argv) > 3 else 0.1
 while time.time() < end:
     try:
-        c = http.client.HTTPConnection(sys.argv[1], 80, timeout=0.1); c.request("GET", "/")
+        c = http.client.HTTPConnection(sys.argv[1], 80, timeout=timeout); c.request("GET", "/")
         if c.getresponse().status == 200: print(time.time()); break
     except OSError: time.sleep(0.005)
 """
@@ -110,8 +112,10 @@ def latency(ns: str, host: str, port: int, path: str, headers=(), n: int = 300):
     return s[len(s) // 2], s[int(len(s) * 0.99) - 1]
 
 
-def throughput(ns: str, host: str, port: int, path: str, headers=(), argv_prefix=None):
-    argv = [PY, "-c", THROUGHPUT, host, str(port), path, "8", "5", *headers]
+def throughput(
+    ns: str, host: str, port: int, path: str, headers=(), argv_prefix=None, clients: int = 8
+):
+    argv = [PY, "-c", THROUGHPUT, host, str(port), path, str(clients), "5", *headers]
     prefix = argv_prefix or ["ip", "netns", "exec", ns]
     out = subprocess.run(
         [*prefix, *argv], capture_output=True, text=True, check=True, timeout=120
@@ -301,7 +305,11 @@ def restart_agent_under_poll(
 # This bench measures what the agent can do, and one guest drives every figure: the per-guest
 # limits (a new-connection rate in the edge, a share of the agent's Nova slots) are what a
 # guest may take, so they are lifted here; bench/hostile_bench.py measures them at work.
-PER_GUEST_LIMITS_LIFTED = {"edge_source_conn_rate": 10**6, "in_flight_per_source": 25}
+PER_GUEST_LIMITS_LIFTED = {
+    "edge_source_conn_rate": 10**6,
+    "in_flight_per_source": 25,
+    "edge_source_maxconn": 256,  # = edge_network_maxconn; upstream_bench drives 32 clients
+}
 
 
 def lift_per_guest_limits(lab: Lab) -> None:

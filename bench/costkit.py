@@ -9,11 +9,9 @@ import threading
 import time
 from pathlib import Path
 
-from benchkit import in_ns
+from benchkit import agent_processes, in_ns
 
-from ovnmeta.core import procfs
 from ovnmeta.core.errors import LabError
-from ovnmeta.lab import services
 from ovnmeta.lab.lab import Lab
 from ovnmeta.lab.proc import marked_pids, wait_until
 from ovnmeta.lab.topology import SB_CLIENT_PORT
@@ -25,16 +23,7 @@ _PEER_RE = re.compile(r":(\d+)\s+users:")
 
 def agent_pids(lab: Lab) -> list[int]:
     """The agent's processes on cmp1 (agent, socket holder, edge haproxy), by command line."""
-    markers = (str(lab.dir / "cmp1" / "agent"), str(services.config_dir(lab.dir, "cmp1")))
-    found = []
-    for pid in procfs.pids():
-        try:
-            cmd = procfs.cmdline(pid)
-        except OSError:
-            continue
-        if cmd and any(m in cmd for m in markers) and not cmd.split()[0].endswith("nsenter"):
-            found.append(pid)
-    return found
+    return agent_processes(lab)
 
 
 def _stat(pid: int) -> list[str]:
@@ -51,18 +40,6 @@ def cpu_s(pids: list[int]) -> float:
             continue
         total += int(f[11]) + int(f[12]) + int(f[13]) + int(f[14])
     return total / TICK
-
-
-def rss_mb(pids: list[int]) -> float:
-    total = 0
-    for pid in pids:
-        try:
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS"):
-                    total += int(line.split()[1])
-        except OSError:
-            continue
-    return total / 1024
 
 
 def sb_sockets(lab: Lab, pids: list[int]) -> dict[str, int]:

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from agent_bench import READY_RE, SYNC_RE, first_ok_after_bind
-from benchkit import Table
+from benchkit import Table, rss_mb
 from costkit import (
     SocketMeter,
     agent_pids,
@@ -44,7 +44,6 @@ from costkit import (
     main_pid,
     quiet,
     relays_cpu,
-    rss_mb,
     sb_bytes,
 )
 

@@ -382,21 +382,9 @@ class Lab:
             cmp = topo.compute(compute_ref)
             if name in st.instances:
                 raise UsageError(f"instance {name!r} already exists in lab {self.prefix!r}")
-            subnets = plan_subnets(net.cidrs)
             used = {a for v in st.instances.values() if v.network == network for a in v.addresses}
-            port = str(uuid.uuid4())
-            vm = InstanceRecord(
-                name=name,
-                id=str(uuid.uuid4()),
-                port=port,
-                network=network,
-                compute=cmp.name,
-                project=project or net.project,
-                mac=mac_for(port),
-                addresses=[allocate(s, used) for s in subnets],
-                netns=instance_netns(self.prefix, name),
-                vif=instance.vif_name(name),
-            )
+            vm = instance_record(self.prefix, net, cmp.name, name, used, project)
+            port = vm.port
             nb = self.northbound(st)
             try:
                 services.register_instance(self.dir, vm, net, user_data, keys, meta or {})
@@ -557,6 +545,31 @@ class Lab:
             if central.is_leader(central.cluster_status(self.dir, ctl, database)):
                 return ctl.name
         return None
+
+
+def instance_record(
+    prefix: str,
+    net: NetworkRecord,
+    compute_name: str,
+    name: str,
+    used: set[str],
+    project: str | None = None,
+) -> InstanceRecord:
+    """A new instance's record: fresh ids, its MAC, the lowest free address of each subnet
+    (not in `used`), its namespace and VIF names."""
+    port = str(uuid.uuid4())
+    return InstanceRecord(
+        name=name,
+        id=str(uuid.uuid4()),
+        port=port,
+        network=net.name,
+        compute=compute_name,
+        project=project or net.project,
+        mac=mac_for(port),
+        addresses=[allocate(s, used) for s in plan_subnets(net.cidrs)],
+        netns=instance_netns(prefix, name),
+        vif=instance.vif_name(name),
+    )
 
 
 def static_port(

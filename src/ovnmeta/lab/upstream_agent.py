@@ -40,9 +40,9 @@ leave its data plane for upstream to adopt), and upstream's before ovnmeta start
 
 `stop()` is idempotent and safe to call when `start()` failed half-way. Without
 `leave_dataplane`, it removes every `ovnmeta-*` namespace of the compute that was not there
-when this agent started, plus those it served (its haproxy pid files), with their `tap<net>0`
-ports on br-int; namespaces another agent left for upstream to adopt are therefore upstream's
-to remove once it has served them.
+when this object first started its agent, plus those it served (its haproxy pid files), with
+their `tap<net>0` ports on br-int; namespaces another agent left for upstream to adopt are
+therefore upstream's to remove once it has served them.
 """
 
 import os
@@ -128,7 +128,7 @@ class UpstreamAgent:
         self.log = self.state / "agent.log"
         self._venv = venv
         self._pid: int | None = None
-        self._namespaces_before: set[str] = set()
+        self._namespaces_before: set[str] | None = None
 
     # --- start -------------------------------------------------------------------------
 
@@ -162,7 +162,8 @@ class UpstreamAgent:
             )
         )
         self.ini.chmod(0o600)
-        self._namespaces_before = set(self.namespaces())
+        if self._namespaces_before is None:  # what another agent left: not ours to remove
+            self._namespaces_before = set(self.namespaces())
         argv = [str(venv.bin(_BINARY[self.mode])), "--config-file", str(self.ini)]
         path = f"{venv.root / 'bin'}:{os.environ.get('PATH', '/usr/sbin:/usr/bin:/sbin:/bin')}"
         self._pid = spawn(
@@ -260,7 +261,8 @@ class UpstreamAgent:
         self._pid = None
         if leave_dataplane:
             return
-        doomed = {ns for ns in self.namespaces() if ns not in self._namespaces_before}
+        before = self._namespaces_before or set()
+        doomed = {ns for ns in self.namespaces() if ns not in before}
         doomed |= {NS_PREFIX + net for net in served}
         for ns in sorted(doomed):
             self._remove_namespace(ns)
