@@ -18,7 +18,7 @@ from ovnmeta.agent.proxy import holder
 from ovnmeta.agent.proxy.server import ProxyServer
 from ovnmeta.agent.reconcile.actions import Action
 from ovnmeta.agent.reconcile.observed import ObservedNetwork
-from ovnmeta.agent.sb import changes, client
+from ovnmeta.agent.sb import changes, client, registration
 from ovnmeta.agent.sb.index import Index
 from ovnmeta.agent.seams import Sink
 from ovnmeta.agent.settings import EdgeSettings, OvsSettings, ProxySettings, SbSettings
@@ -76,8 +76,11 @@ class HostDataplane:
 class SbConnection:
     """`seams.SbLink` over `sb.client.SbClient` (ovsdbapp, its own IDL thread)."""
 
-    def __init__(self, settings: SbSettings) -> None:
+    def __init__(
+        self, settings: SbSettings, role: registration.Role = registration.METADATA_AGENT
+    ) -> None:
         self._settings = settings
+        self._role = role
         self._client: client.SbClient | None = None
 
     async def connect(self, own: str, sink: Sink) -> None:
@@ -87,7 +90,7 @@ class SbConnection:
             loop.call_soon_threadsafe(sink, change)
 
         if self._client is None:
-            self._client = client.SbClient(self._settings, own, from_idl_thread)
+            self._client = client.SbClient(self._settings, own, from_idl_thread, self._role)
         await asyncio.to_thread(self._client.connect)
 
     async def register(self, agent_id: str, bridge: str, nb_cfg: int) -> None:

@@ -158,6 +158,13 @@ class EdgeSettings:
     nftables rule in the namespace rewrites its TTL)."""
 
 
+# The upstream agent ovnmeta stands in for, by its binary name (as neutron lists it):
+# neutron-ovn-agent when the ini enables its metadata extension (`[agent] extensions`).
+NEUTRON_METADATA_AGENT = "neutron-ovn-metadata-agent"
+NEUTRON_OVN_AGENT = "neutron-ovn-agent"
+OVN_AGENT_EXTENSIONS = ("metadata",)  # the neutron-ovn-agent extensions ovnmeta implements
+
+
 @dataclass(frozen=True, slots=True)
 class AgentSettings:
     state_path: str
@@ -170,6 +177,7 @@ class AgentSettings:
     resync_interval_s: int
     metrics_host: str
     metrics_port: int
+    role: str = NEUTRON_METADATA_AGENT  # NEUTRON_METADATA_AGENT or NEUTRON_OVN_AGENT
 
     @property
     def status_file(self) -> str:

@@ -577,6 +577,11 @@ class Lab:
         topo = self.topology()
         return services.start_agent(self.dir, topo, topo.compute(compute_ref), secret)
 
+    def set_agent_role(self, compute_ref: str | int, ovn_agent: bool) -> None:
+        """The role of the compute's next agent start: neutron-ovn-agent with the metadata
+        extension (`ovn_agent=True`) or neutron-ovn-metadata-agent."""
+        services.set_agent_role(self.dir, self.topology().compute(compute_ref), ovn_agent)
+
     def agent_log(self, compute_ref: str | int) -> str:
         path = services.agent_log(self.dir, self.topology().compute(compute_ref))
         return path.read_text(errors="replace") if path.exists() else ""
