@@ -14,7 +14,8 @@ OVNMETA = [sys.executable, "-m", "ovnmeta"]
 
 
 def unique_prefix() -> str:
-    return "t" + uuid.uuid4().hex[:7]
+    """`t` + random hex; $OVNMETA_TEST_PREFIX replaces the `t` (a session marks its labs)."""
+    return os.environ.get("OVNMETA_TEST_PREFIX", "t") + uuid.uuid4().hex[:7]
 
 
 def cli(*args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess:
