@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ovnmeta.core.errors import LabError
 from ovnmeta.core.procfs import alive, owned_pid, read_pid
-from ovnmeta.lab import compute, neutron_server, pki
+from ovnmeta.lab import compute, pki
 from ovnmeta.lab.addressing import MTU, plan_subnets
 from ovnmeta.lab.proc import run, spawn, wait_until
 from ovnmeta.lab.state import InstanceRecord, NetworkRecord
@@ -233,10 +233,6 @@ def write_agent_config(
     etc = render_config(lab_dir, "compute", cmp.name, params)
     # Lab-only addition, merged by oslo.config's --config-dir like any conf.d fragment.
     (etc / "99-lab-logging.conf").write_text(f"[DEFAULT]\nlog_file = {agent_log(lab_dir, cmp)}\n")
-    # With real neutron, the agent's agent_down_time is neutron's (it sizes the heartbeat).
-    neutron = etc / "98-lab-neutron.conf"
-    if neutron_server.in_use(lab_dir):
-        neutron.write_text(f"[DEFAULT]\nagent_down_time = {neutron_server.AGENT_DOWN_TIME}\n")
     return etc
 
 
