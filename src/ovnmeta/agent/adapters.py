@@ -12,7 +12,7 @@ import os
 import socket
 from collections.abc import Callable
 
-from ovnmeta.agent.dataplane import apply, haproxy, netns, observe, ovs
+from ovnmeta.agent.dataplane import apply, haproxy, netns, observe, ovs, takeover
 from ovnmeta.agent.dataplane.haproxy_conf import Frontend
 from ovnmeta.agent.proxy import holder
 from ovnmeta.agent.proxy.server import ProxyServer
@@ -33,6 +33,7 @@ class HostDataplane:
     def __init__(self, ovs_settings: OvsSettings, edge_settings: EdgeSettings) -> None:
         self._ovs = ovs.Ovs(ovs_settings)
         self._edge = haproxy.Edge(edge_settings)
+        self._upstream_pids = edge_settings.upstream_pids
         self.host_ipv6 = netns.host_ipv6_enabled()
 
     async def connect(self) -> None:
@@ -66,7 +67,13 @@ class HostDataplane:
         return await asyncio.to_thread(self._edge.adopt)
 
     async def render_edge(self, frontends: list[Frontend]) -> None:
-        await asyncio.to_thread(self._edge.apply, frontends)
+        await asyncio.to_thread(self._render_edge, frontends)
+
+    def _render_edge(self, frontends: list[Frontend]) -> None:
+        self._edge.apply(frontends)
+        # The edge listens now: retire what an upstream agent left serving these networks.
+        served = {fe.network: fe.namespace for fe in frontends}
+        takeover.retire_all(self._upstream_pids, served)
 
     @property
     def edge_pid(self) -> int | None:

@@ -14,7 +14,7 @@ import os
 import signal
 import time
 
-from ovnmeta.agent.dataplane import apply, netns, observe, ovs
+from ovnmeta.agent.dataplane import apply, netns, observe, ovs, takeover
 from ovnmeta.agent.reconcile import plan
 from ovnmeta.agent.settings import Settings
 from ovnmeta.core import names, procfs
@@ -60,6 +60,36 @@ def run(settings: Settings) -> int:
     if switch is not None:
         switch.close()
     return 1 if failures else 0
+
+
+def release(settings: Settings) -> int:
+    """`ovnmeta agent --release`: the way back to upstream's agent, which must already serve
+    (its haproxies listen next to the edge, its agent took the socket path over). The agent
+    stops; the edge gets haproxy's soft stop (SIGUSR1: close the listeners, finish what is in
+    flight) after `tcp_migrate_req` is on in every `ovnmeta-*` namespace, so connections queued
+    on the edge's listeners move to upstream's; then the holder stops. Namespaces, veths and
+    ports are left as they are: upstream's agent uses the same ones."""
+    _stop_agent(settings.agent.status_file)
+    base = os.path.join(settings.agent.state_path, "ovnmeta")
+    for name in netns.list_names(names.NAMESPACE_PREFIX):
+        try:
+            netns.in_namespace(name, takeover.allow_migration)
+        except OSError as exc:
+            logger.warning("%s: cannot enable tcp_migrate_req (%s)", name, exc)
+    edge_pidfile = os.path.join(settings.edge.state_dir, "haproxy.pid")
+    edge = procfs.owned_pid(edge_pidfile, settings.agent.state_path)
+    if edge is not None:
+        os.kill(edge, signal.SIGUSR1)
+        deadline = time.monotonic() + settings.edge.timeout_client + 5
+        while procfs.alive(edge) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if procfs.alive(edge):
+            _terminate(edge, "edge haproxy")
+        logger.info("edge haproxy %d soft-stopped", edge)
+    # The holder last: the socket path is upstream's now (it bound its own), so nothing new
+    # queues on the holder's listener; it is not unlinked.
+    _stop(os.path.join(base, "listener.pid"), settings.agent.state_path)
+    return 0
 
 
 def _stop_agent(status_file: str) -> None:

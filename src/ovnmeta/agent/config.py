@@ -159,6 +159,7 @@ def _build(conf: cfg.ConfigOpts) -> Settings:
     edge = EdgeSettings(
         haproxy_binary=om.haproxy_binary,
         state_dir=os.path.join(state_path, "ovnmeta", "edge"),
+        upstream_pids=check_path("external_pids", conf.external_pids),
         backend_socket=proxy.metadata_proxy_socket,
         user=conf.metadata_proxy_user or "",
         group=conf.metadata_proxy_group or "",

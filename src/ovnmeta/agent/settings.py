@@ -156,6 +156,9 @@ class EdgeSettings:
     """IP TTL / hop limit of a token PUT's answer (`imds_hop_limit`, 1..64): with 1, a client
     behind a guest's NAT or routing never receives a token (the edge marks the answer, an
     nftables rule in the namespace rewrites its TTL)."""
+    upstream_pids: str = ""
+    """Upstream's `external_pids` directory: the pid files of the per-network haproxies an
+    upstream agent left running, retired once the edge serves their network (migration)."""
 
 
 # The upstream agent ovnmeta stands in for, by its binary name (as neutron lists it):
