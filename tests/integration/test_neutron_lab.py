@@ -79,7 +79,8 @@ def chassis_private_ids(lab: Lab, compute: int) -> dict[str, str]:
 @pytest.mark.parametrize("vm", ["vm1", "vm2"])
 def test_neutron_ports_get_their_metadata_on_both_computes(lab, vm, family):
     url = METADATA if family == "ipv4" else "http://[fe80::a9fe:a9fe%eth0]"
-    body = wait_metadata(lab, vm, url=url)  # the agent provisions asynchronously; v6 after DAD
+    # the agent provisions asynchronously (seconds, more on a loaded machine); v6 after DAD
+    body = wait_metadata(lab, vm, url=url, timeout=90)
     assert f'"uuid": "{lab.instance(vm).id}"' in body
 
 
@@ -99,12 +100,15 @@ def test_each_role_is_listed_alive_with_its_type_and_binary(lab, ovn_agent):
     lab.stop_agent(2)
     lab.set_agent_role(2, ovn_agent)
     lab.start_agent(2)
+    # exactly the role's keys once registered: the other role's are removed in the same
+    # transaction (neutron's cache may list the role's agent alive before that: a stale entry)
+    want = {"neutron:ovn-bridge", id_key, sb_cfg_key}
+    poll_until("registered", lambda: set(chassis_private_ids(lab, 2)) == want, 30, 0.2)
     poll_until(f"{agent_type} alive", lambda: alive(lab, host, agent_type), 30)
     agent = metadata_agent(lab, host, agent_type)
     assert agent["binary"] == binary
     ids = chassis_private_ids(lab, 2)
-    # exactly the role's keys: the other role's were removed at registration
-    assert set(ids) == {"neutron:ovn-bridge", id_key, sb_cfg_key}, ids
+    assert set(ids) == want, ids
     assert agent["id"] == ids[id_key]
     # and the guest on that compute is still served
     body = lab.run_in("vm2", ["curl", "-sf", "-m", "10", f"{METADATA}/openstack"])

@@ -7,6 +7,8 @@ nothing is started on the host by installing it; the lab's server reads no optio
 (`--no-defaults`) and keeps everything under `<lab>/neutron/db`.
 """
 
+import os
+import signal
 from pathlib import Path
 
 from ovnmeta.core.errors import LabError
@@ -34,15 +36,14 @@ def url(base: Path, database: str) -> str:
     return f"mysql+pymysql://root@localhost/{database}?unix_socket={files(base)['sock']}"
 
 
-def start(base: Path, timeout: float = 60) -> int:
-    """Initialise an empty data directory, start the server, wait until it answers."""
-    f = files(base)
+def init(base: Path, timeout: float = 60) -> None:
+    """An empty data directory (system tables only)."""
     base.mkdir(parents=True, exist_ok=True)
     run(
         [
             "mariadb-install-db",
             "--no-defaults",
-            f"--datadir={f['datadir']}",
+            f"--datadir={files(base)['datadir']}",
             "--user=root",
             "--auth-root-authentication-method=normal",
             "--skip-test-db",
@@ -50,6 +51,11 @@ def start(base: Path, timeout: float = 60) -> int:
         ],
         timeout=timeout,
     )
+
+
+def start(base: Path, timeout: float = 60) -> int:
+    """Start the server on an existing data directory and wait until it answers."""
+    f = files(base)
     pid = spawn(
         [
             "mariadbd",
@@ -79,6 +85,19 @@ def start(base: Path, timeout: float = 60) -> int:
 
     wait_until("the lab's MariaDB to answer", answering, timeout)
     return pid
+
+
+def shutdown(base: Path, timeout: float = 60) -> None:
+    """A clean shutdown (SIGTERM, InnoDB flushed): the data directory can be copied."""
+    value = pid(base)
+    if value is None:
+        return
+    os.kill(value, signal.SIGTERM)
+    wait_until("mariadbd to shut down", lambda: not alive(value), timeout)
+
+
+def version() -> str:
+    return run(["mariadbd", "--no-defaults", "--version"]).strip()
 
 
 def sql(base: Path, statement: str, check: bool = True) -> str:

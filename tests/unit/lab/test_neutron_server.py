@@ -41,3 +41,14 @@ def test_neutron_faults_become_their_message() -> None:
     body = b'{"NeutronError": {"type": "X", "message": "Invalid input for fixed_ips."}}'
     assert _fault(body) == "Invalid input for fixed_ips."
     assert _fault(b"<html>oops</html>") == "<html>oops</html>"
+
+
+def test_the_schema_template_is_kept_atomically_with_its_stamp(tmp_path: Path) -> None:
+    datadir = tmp_path / "db"
+    (datadir / "neutron").mkdir(parents=True)
+    (datadir / "neutron" / "ports.ibd").write_bytes(b"x")
+    template = tmp_path / neutron_server.TEMPLATE
+    neutron_server._keep_template(datadir, template, "neutron 29.0.0, mariadbd 10.11\n")
+    assert (template / "neutron" / "ports.ibd").read_bytes() == b"x"
+    assert (template / neutron_server.STAMP).read_text() == "neutron 29.0.0, mariadbd 10.11\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["db", template.name])
