@@ -28,12 +28,18 @@ def cli(*args: str, check: bool = True, timeout: float = 120) -> subprocess.Comp
 
 @contextmanager
 def running_lab(
-    controllers: int, computes: int, sb_relays: int = 0, ssl: bool = False
+    controllers: int, computes: int, sb_relays: int = 0, ssl: bool = False, neutron: bool = False
 ) -> Iterator[Lab]:
     """A lab with a unique prefix, torn down whatever happens (for module fixtures)."""
     lab = Lab(unique_prefix())
     try:
-        lab.up(controllers=controllers, computes=computes, sb_relays=sb_relays, ssl=ssl)
+        lab.up(
+            controllers=controllers,
+            computes=computes,
+            sb_relays=sb_relays,
+            ssl=ssl,
+            neutron=neutron,
+        )
         yield lab
     finally:
         lab.down()

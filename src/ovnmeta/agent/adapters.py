@@ -12,13 +12,13 @@ import os
 import socket
 from collections.abc import Callable
 
-from ovnmeta.agent.dataplane import apply, edge_shards, netns, observe, ovs
+from ovnmeta.agent.dataplane import apply, edge_shards, netns, observe, ovs, takeover
 from ovnmeta.agent.dataplane.haproxy_conf import Frontend
 from ovnmeta.agent.proxy import holder
 from ovnmeta.agent.proxy.server import ProxyServer
 from ovnmeta.agent.reconcile.actions import Action
 from ovnmeta.agent.reconcile.observed import ObservedNetwork
-from ovnmeta.agent.sb import changes, client
+from ovnmeta.agent.sb import changes, client, registration
 from ovnmeta.agent.sb.index import Index
 from ovnmeta.agent.seams import Sink
 from ovnmeta.agent.settings import EdgeSettings, OvsSettings, ProxySettings, SbSettings
@@ -38,6 +38,7 @@ class HostDataplane:
     ) -> None:
         self._ovs = ovs.Ovs(ovs_settings)
         self._edge = edge_shards.ShardedEdge(edge_settings, on_edge_restart)
+        self._upstream_pids = edge_settings.upstream_pids
         self.host_ipv6 = netns.host_ipv6_enabled()
 
     async def connect(self) -> None:
@@ -71,7 +72,13 @@ class HostDataplane:
         return await asyncio.to_thread(self._edge.adopt)
 
     async def render_edge(self, frontends: list[Frontend]) -> None:
-        await asyncio.to_thread(self._edge.apply, frontends)
+        await asyncio.to_thread(self._render_edge, frontends)
+
+    def _render_edge(self, frontends: list[Frontend]) -> None:
+        self._edge.apply(frontends)
+        # The edge listens now: retire what an upstream agent left serving these networks.
+        served = {fe.network: fe.namespace for fe in frontends}
+        takeover.retire_all(self._upstream_pids, served)
 
     async def maintain_edge(self) -> None:
         if self._edge.merge_due():
@@ -85,8 +92,11 @@ class HostDataplane:
 class SbConnection:
     """`seams.SbLink` over `sb.client.SbClient` (ovsdbapp, its own IDL thread)."""
 
-    def __init__(self, settings: SbSettings) -> None:
+    def __init__(
+        self, settings: SbSettings, role: registration.Role = registration.METADATA_AGENT
+    ) -> None:
         self._settings = settings
+        self._role = role
         self._client: client.SbClient | None = None
 
     async def connect(self, own: str, sink: Sink) -> None:
@@ -96,7 +106,7 @@ class SbConnection:
             loop.call_soon_threadsafe(sink, change)
 
         if self._client is None:
-            self._client = client.SbClient(self._settings, own, from_idl_thread)
+            self._client = client.SbClient(self._settings, own, from_idl_thread, self._role)
         await asyncio.to_thread(self._client.connect)
 
     async def register(self, agent_id: str, bridge: str, nb_cfg: int) -> None:

@@ -14,7 +14,7 @@ import os
 import signal
 import time
 
-from ovnmeta.agent.dataplane import apply, netns, observe, ovs
+from ovnmeta.agent.dataplane import apply, netns, observe, ovs, takeover
 from ovnmeta.agent.dataplane.edge_placement import YOUNG
 from ovnmeta.agent.reconcile import plan
 from ovnmeta.agent.settings import Settings
@@ -64,6 +64,38 @@ def run(settings: Settings) -> int:
     return 1 if failures else 0
 
 
+def release(settings: Settings) -> int:
+    """`ovnmeta agent --release`: the way back to upstream's agent, which must already serve
+    (its haproxies listen next to the edge, its agent took the socket path over). The agent
+    stops; the edge gets haproxy's soft stop (SIGUSR1: close the listeners, finish what is in
+    flight) after `tcp_migrate_req` is on in every `ovnmeta-*` namespace, so connections queued
+    on the edge's listeners move to upstream's; then the holder stops. Namespaces, veths and
+    ports are left as they are: upstream's agent uses the same ones."""
+    _stop_agent(settings.agent.status_file)
+    base = os.path.join(settings.agent.state_path, "ovnmeta")
+    for name in netns.list_names(names.NAMESPACE_PREFIX):
+        try:
+            netns.in_namespace(name, takeover.allow_migration)
+        except OSError as exc:
+            logger.warning("%s: cannot enable tcp_migrate_req (%s)", name, exc)
+    for shard in ("", YOUNG):  # both edge shards (dataplane/edge_shards)
+        pidfile = os.path.join(settings.edge.state_dir, f"{shard}haproxy.pid")
+        edge = procfs.owned_pid(pidfile, settings.agent.state_path)
+        if edge is None:
+            continue
+        os.kill(edge, signal.SIGUSR1)
+        deadline = time.monotonic() + settings.edge.timeout_client + 5
+        while procfs.alive(edge) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if procfs.alive(edge):
+            _terminate(edge, "edge haproxy")
+        logger.info("edge haproxy %d soft-stopped", edge)
+    # The holder last: the socket path is upstream's now (it bound its own), so nothing new
+    # queues on the holder's listener; it is not unlinked.
+    _stop(os.path.join(base, "listener.pid"), settings.agent.state_path)
+    return 0
+
+
 def _stop_agent(status_file: str) -> None:
     """The agent that wrote this config's status file, if it still runs (and is not us)."""
     try:
@@ -82,7 +114,6 @@ def _live(pidfile: str) -> bool:
 def _stop(pidfile: str, owner: str) -> None:
     pid = procfs.owned_pid(pidfile, owner)
     if pid is None:
-        return
         return
     _terminate(pid, os.path.basename(pidfile))
 

@@ -49,6 +49,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="do not run: stop the edge haproxy and the socket holder this config started, and "
         "remove every ovnmeta-* namespace (the agent itself never does this on exit)",
     )
+    agent.add_argument(
+        "--release",
+        action="store_true",
+        help="do not run: hand the chassis back to upstream's agent (docs/migration.md): stop "
+        "the agent, soft-stop the edge once upstream's haproxies listen, stop the holder; "
+        "namespaces, veths and ports stay for upstream to adopt",
+    )
     agent.set_defaults(func=run_agent)
 
     st = subparsers.add_parser("status", help="what this chassis serves")
@@ -76,6 +83,11 @@ def run_agent(args: argparse.Namespace) -> int:
 
         logs.setup(settings.agent.debug, None, None, False)
         return cleanup.run(settings)
+    if args.release:
+        from ovnmeta.agent import cleanup
+
+        logs.setup(settings.agent.debug, None, None, False)
+        return cleanup.release(settings)
     a = settings.agent
     logs.setup(a.debug, a.log_file, a.log_dir, a.use_syslog)
     from ovnmeta.agent import main as agent_main  # heavy imports only when it really runs

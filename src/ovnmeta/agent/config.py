@@ -18,6 +18,9 @@ from oslo_config import cfg
 
 from ovnmeta.agent.options import DEFAULT_CONFIG_DIRS, new_conf
 from ovnmeta.agent.settings import (
+    NEUTRON_METADATA_AGENT,
+    NEUTRON_OVN_AGENT,
+    OVN_AGENT_EXTENSIONS,
     AgentSettings,
     EdgeSettings,
     OvsSettings,
@@ -68,6 +71,22 @@ def load(
     if read_files:
         check_files(settings)
     return settings
+
+
+def agent_role(extensions: Sequence[str]) -> str:
+    """`[agent] extensions` -> the upstream agent ovnmeta stands in for. Empty: the metadata
+    agent (its ini has no such option). `metadata`: neutron-ovn-agent with that extension.
+    Anything else would be a promise ovnmeta cannot keep: refused, naming it."""
+    names = [e.strip() for e in extensions if e.strip()]
+    if not names:
+        return NEUTRON_METADATA_AGENT
+    missing = sorted(set(names) - set(OVN_AGENT_EXTENSIONS))
+    if missing:
+        raise ConfigError(
+            f"extensions: ovnmeta implements only the {', '.join(OVN_AGENT_EXTENSIONS)} "
+            f"extension of neutron-ovn-agent, not {', '.join(missing)}"
+        )
+    return NEUTRON_OVN_AGENT
 
 
 def from_conf(conf: cfg.ConfigOpts) -> Settings:
@@ -140,6 +159,7 @@ def _build(conf: cfg.ConfigOpts) -> Settings:
     edge = EdgeSettings(
         haproxy_binary=om.haproxy_binary,
         state_dir=os.path.join(state_path, "ovnmeta", "edge"),
+        upstream_pids=check_path("external_pids", conf.external_pids),
         backend_socket=proxy.metadata_proxy_socket,
         user=conf.metadata_proxy_user or "",
         group=conf.metadata_proxy_group or "",
@@ -172,6 +192,7 @@ def _build(conf: cfg.ConfigOpts) -> Settings:
         resync_interval_s=check_non_negative("resync_interval", om.resync_interval),
         metrics_host=check_host("metrics_host", om.metrics_host),
         metrics_port=check_port("metrics_port", om.metrics_port, allow_zero=True),
+        role=agent_role(conf.AGENT.extensions),
     )
     return Settings(
         agent=agent,

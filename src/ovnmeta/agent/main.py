@@ -47,17 +47,16 @@ def build(settings: Settings) -> Agent:
 
     index = Index()
     metrics = Metrics()
-    jitter_max = registration.max_jitter_s(settings.agent.agent_down_time)
     return Agent(
         settings,
         dataplane=adapters.HostDataplane(settings.ovs, settings.edge, metrics.edge_restarts.inc),
-        sb=adapters.SbConnection(settings.sb),
+        sb=adapters.SbConnection(settings.sb, registration.role_for(settings.agent.role)),
         proxy=adapters.HeldProxy(
             settings.proxy, settings.agent.state_path, index, metrics.observe_request
         ),
         index=index,
         metrics=metrics,
-        jitter=lambda: random.randint(0, jitter_max),
+        jitter=lambda limit: random.uniform(0, limit),
         force_exit=os._exit,
     )
 
@@ -72,13 +71,15 @@ class Agent:
         proxy: Proxy,
         index: Index,
         metrics: Metrics,
-        jitter: Callable[[], float],
+        jitter: Callable[[float], float],
         force_exit: Callable[[int], object],
         clock: Clock = REAL_TIME,
     ) -> None:
-        """`index` is the one the proxy looks instances up in; `jitter` spreads heartbeats;
+        """`index` is the one the proxy looks instances up in; `jitter(limit)` spreads
+        heartbeats (a delay in [0, limit]);
         `force_exit(code)` ends the process on a second signal (os._exit)."""
         self.settings = settings
+        self.role = registration.role_for(settings.agent.role)
         self._dp = dataplane
         self._proxy = proxy
         self._metrics = metrics
@@ -108,8 +109,12 @@ class Agent:
             metrics,
             self.tasks,
             clock,
-            registration.Heartbeat(jitter=jitter),
+            registration.Heartbeat(
+                jitter=jitter,
+                max_jitter=registration.max_jitter_s(settings.agent.agent_down_time),
+            ),
             on_change=self.status_file.touch,
+            role=self.role,
         )
 
     # -- life cycle ----------------------------------------------------------------------
@@ -143,10 +148,12 @@ class Agent:
         identity = await self._wait_identity()
         self.reconciler.identity = identity
         logger.info(
-            "chassis %s, integration bridge %s, agent id %s",
+            "chassis %s, integration bridge %s, %s (%s) id %s",
             identity.system_id,
             identity.bridge,
-            registration.agent_id(identity.system_id),
+            self.role.binary,
+            self.role.agent_type,
+            self.role.agent_id(identity.system_id),
         )
         self.reconciler.adopt(await self._dp.adopt_edge())
         self.tasks.spawn(self.reconciler.edge.run(), name="edge")
@@ -233,7 +240,7 @@ class Agent:
             updated_at=self._clock.wall(),
             chassis=own,
             bridge=identity.bridge if identity else None,
-            agent_id=registration.agent_id(own) if identity else None,
+            agent_id=self.role.agent_id(own) if identity else None,
             sb=self.sb.sb_state,
             sb_since=self.sb.sb_since,
             registered=self.sb.registered,

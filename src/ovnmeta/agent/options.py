@@ -51,6 +51,9 @@ _AGENT_OPTS = [
     cfg.StrOpt("check_child_processes_action", default="respawn"),
     cfg.IntOpt("check_child_processes_interval", default=60),
     cfg.StrOpt("kill_scripts_path", default="/etc/neutron/kill_scripts/"),
+    # neutron-ovn-agent's ovn_agent.ini: `[agent] extensions` (oslo.config reads [agent] and
+    # [AGENT] as one group). `metadata` makes ovnmeta that agent; empty, the metadata agent.
+    cfg.ListOpt("extensions", default=[]),
 ]
 
 _OVS_OPTS = [

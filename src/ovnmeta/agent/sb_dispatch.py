@@ -35,7 +35,9 @@ class SbDispatch:
         clock: Clock,
         heartbeat: registration.Heartbeat,
         on_change: Callable[[], None],
+        role: registration.Role = registration.METADATA_AGENT,
     ) -> None:
+        """`role`: the upstream agent registered as (its keys and id)."""
         self._sb = sb
         self._index = index
         self._reconciler = reconciler
@@ -43,6 +45,7 @@ class SbDispatch:
         self._tasks = tasks
         self._clock = clock
         self.heartbeat = heartbeat
+        self.role = role
         self._on_change = on_change
         self._changes: asyncio.Queue[changes.Change] = asyncio.Queue()
         self.sb_state = "connecting"
@@ -132,18 +135,21 @@ class SbDispatch:
         identity = self._reconciler.identity
         assert identity is not None
         try:
-            await self._sb.register(
-                registration.agent_id(identity.system_id), identity.bridge, nb_cfg
-            )
+            await self._sb.register(self.role.agent_id(identity.system_id), identity.bridge, nb_cfg)
         except OvnmetaError as exc:
             logger.warning("%s (retrying on the next Chassis_Private event or resync)", exc)
             return
         self.registered = True
         self.heartbeat.done(nb_cfg)
-        logger.info("registered in Chassis_Private %s (sb-cfg %d)", self.own, nb_cfg)
+        logger.info(
+            "registered in Chassis_Private %s as %s (sb-cfg %d)",
+            self.own,
+            self.role.agent_type,
+            nb_cfg,
+        )
 
     def _heartbeat(self, nb_cfg: int) -> None:
-        delay = self.heartbeat.observe(nb_cfg)
+        delay = self.heartbeat.observe(nb_cfg, self._clock.monotonic())
         if delay is not None:
             self._tasks.spawn(self._write_heartbeat(delay))
 

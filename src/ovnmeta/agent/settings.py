@@ -156,6 +156,16 @@ class EdgeSettings:
     """IP TTL / hop limit of a token PUT's answer (`imds_hop_limit`, 1..64): with 1, a client
     behind a guest's NAT or routing never receives a token (the edge marks the answer, an
     nftables rule in the namespace rewrites its TTL)."""
+    upstream_pids: str = ""
+    """Upstream's `external_pids` directory: the pid files of the per-network haproxies an
+    upstream agent left running, retired once the edge serves their network (migration)."""
+
+
+# The upstream agent ovnmeta stands in for, by its binary name (as neutron lists it):
+# neutron-ovn-agent when the ini enables its metadata extension (`[agent] extensions`).
+NEUTRON_METADATA_AGENT = "neutron-ovn-metadata-agent"
+NEUTRON_OVN_AGENT = "neutron-ovn-agent"
+OVN_AGENT_EXTENSIONS = ("metadata",)  # the neutron-ovn-agent extensions ovnmeta implements
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,6 +180,7 @@ class AgentSettings:
     resync_interval_s: int
     metrics_host: str
     metrics_port: int
+    role: str = NEUTRON_METADATA_AGENT  # NEUTRON_METADATA_AGENT or NEUTRON_OVN_AGENT
 
     @property
     def status_file(self) -> str:

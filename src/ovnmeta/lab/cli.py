@@ -26,6 +26,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         progress=_progress,
         sb_relays=args.sb_relays,
         ssl=args.ssl,
+        neutron=args.neutron,
     )
     print(f"lab {args.name} is up in {st.timings['up']:.2f} s")
     return 0
@@ -151,6 +152,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--ssl",
         action="store_true",
         help="a CA and per-node certificates; NB, SB and relays on ssl: remotes",
+    )
+    p.add_argument(
+        "--neutron",
+        action="store_true",
+        help="real neutron (pinned, from a cached venv) on a private MariaDB: its ML2/OVN "
+        "driver writes the NB; network create and boot go through its REST API",
     )
     _command(lab, "down", cmd_down, "remove every process, namespace and file of the lab")
 

@@ -17,8 +17,22 @@ from pathlib import Path
 
 from ovnmeta.core.errors import DependencyError, LabError, UsageError
 from ovnmeta.core.procfs import alive, cmdline, mountpoints, owned_pid
-from ovnmeta.lab import central, compute, instance, logical, netns, pki, relay, services
+from ovnmeta.lab import (
+    central,
+    compute,
+    instance,
+    logical,
+    mariadb,
+    netns,
+    neutron_logical,
+    neutron_server,
+    neutron_venv,
+    pki,
+    relay,
+    services,
+)
 from ovnmeta.lab.addressing import allocate, mac_for, plan_subnets
+from ovnmeta.lab.neutron_client import Neutron
 from ovnmeta.lab.proc import marked_pids, run, stop, wait_until
 from ovnmeta.lab.state import InstanceRecord, LabState, NetworkRecord, load, save
 from ovnmeta.lab.topology import (
@@ -106,6 +120,13 @@ class Lab:
     def northbound(self, st: LabState | None = None) -> logical.Northbound:
         return logical.Northbound(self.dir, self.topology(st))
 
+    def neutron(self, st: LabState | None = None) -> Neutron:
+        """The lab's neutron API (`lab up --neutron`)."""
+        st = st or self.state()
+        if not st.neutron:
+            raise UsageError(f"lab {self.prefix!r} runs without neutron (lab up --neutron)")
+        return Neutron(neutron_server.api_port(self.dir))
+
     # --- up / down ---------------------------------------------------------------------
 
     def up(
@@ -115,11 +136,13 @@ class Lab:
         progress: Progress = _quiet,
         sb_relays: int = 0,
         ssl: bool = False,
+        neutron: bool = False,
     ) -> LabState:
         topo = plan(self.prefix, controllers, computes, sb_relays, ssl)
         if os.geteuid() != 0:
             raise UsageError("the lab needs root (network namespaces, OVS datapath)")
-        check_programs()
+        check_programs({**REQUIRED_PROGRAMS, **(mariadb.PROGRAMS if neutron else {})})
+        venv = neutron_venv.ensure(progress=progress) if neutron else None
         with self.locked():
             old = load(self.dir) if (self.dir / "lab.json").exists() else None
             if old and old.phase == "up" and self._daemons_alive(old):
@@ -136,6 +159,7 @@ class Lab:
                 computes=computes,
                 sb_relays=sb_relays,
                 ssl=ssl,
+                neutron=neutron,
             )
             self.dir.mkdir(parents=True)
             # A private mount, so the computes' persistent mount namespaces can live in it.
@@ -143,7 +167,7 @@ class Lab:
             run(["mount", "--make-private", str(self.dir)])
             save(self.dir, st)
             try:
-                self._bring_up(topo, st, progress)
+                self._bring_up(topo, st, progress, venv)
             except BaseException:
                 progress("bring-up failed: tearing the half-built lab down")
                 self._teardown()
@@ -152,8 +176,23 @@ class Lab:
             save(self.dir, st)
             return st
 
-    def _bring_up(self, topo: Topology, st: LabState, progress: Progress) -> None:
+    def _bring_up(
+        self,
+        topo: Topology,
+        st: LabState,
+        progress: Progress,
+        venv: neutron_venv.NeutronVenv | None = None,
+    ) -> None:
         t0 = time.monotonic()
+        neutron_steps = []
+        if venv is not None:
+            neutron_steps = [
+                (
+                    "neutron",
+                    "neutron: API (ML2/OVN) on the lab's NB and SB",
+                    lambda: self._start_neutron(topo, venv, database),
+                )
+            ]
         steps = [
             ("underlay", "underlay and node namespaces", lambda: self._build_nodes(topo, pool)),
             *(
@@ -173,6 +212,7 @@ class Lab:
                 f"{f', {len(topo.relays)} SB relays' if topo.relays else ''})",
                 lambda: (central.bring_up(self.dir, topo, pool), relay.bring_up(self.dir, topo)),
             ),
+            *neutron_steps,
             (
                 "ovn-controller",
                 "step 3/4: ovn-controller on computes",
@@ -185,6 +225,12 @@ class Lab:
             ),
         ]
         with ThreadPoolExecutor(max_workers=max(4, 2 * len(topo.computes))) as pool:
+            # MariaDB and neutron's migrations need no OVN: they run while the nodes come up.
+            database = (
+                pool.submit(neutron_server.prepare_database, self.dir, venv, progress)
+                if venv is not None
+                else None
+            )
             for key, label, action in steps:
                 started = time.monotonic()
                 progress(f"{label} ...")
@@ -193,6 +239,13 @@ class Lab:
                 progress(f"{label}: done in {st.timings[key]:.2f} s")
         instance.write_dhcp_script(self.dir)
         st.timings["up"] = round(time.monotonic() - t0, 3)
+
+    def _start_neutron(self, topo: Topology, venv: neutron_venv.NeutronVenv, database) -> None:
+        database.result()
+        nb = central.unix_remotes(self.dir, topo, central.NB)
+        sb = central.unix_remotes(self.dir, topo, central.SB)
+        neutron_server.start_api(self.dir, venv, nb, sb, host=topo.controllers[0].name)
+        neutron_server.wait_api(self.dir)
 
     def _issue(self, topo: Topology) -> None:
         pki.init(self.dir)
@@ -347,7 +400,15 @@ class Lab:
             st = self.state()
             if name in st.networks:
                 raise UsageError(f"network {name!r} already exists in lab {self.prefix!r}")
-            net = logical.create_network(self.northbound(st), name, subnets, metadata, project)
+            if st.neutron:
+                if not metadata:
+                    raise UsageError(
+                        "--no-metadata: with --neutron, metadata is neutron's global "
+                        "[ovn] ovn_metadata_enabled (on in the lab)"
+                    )
+                net = neutron_logical.create_network(self.neutron(st), name, subnets, project)
+            else:
+                net = logical.create_network(self.northbound(st), name, subnets, metadata, project)
             st.networks[name] = net
             save(self.dir, st)
             return net
@@ -359,7 +420,10 @@ class Lab:
             users = [v.name for v in st.instances.values() if v.network == name]
             if users:
                 raise UsageError(f"network {name!r} still has instances: {', '.join(users)}")
-            logical.delete_network(self.northbound(st), net)
+            if st.neutron:
+                neutron_logical.delete_network(self.neutron(st), net)
+            else:
+                logical.delete_network(self.northbound(st), net)
             del st.networks[name]
             save(self.dir, st)
 
@@ -387,16 +451,21 @@ class Lab:
             port = vm.port
             nb = self.northbound(st)
             try:
+                if st.neutron:  # neutron picks the port id; the instance is registered with it
+                    vm.port = neutron_logical.add_instance_port(
+                        self.neutron(st), net, vm, cmp.chassis
+                    )
                 services.register_instance(self.dir, vm, net, user_data, keys, meta or {})
-                logical.add_instance_port(nb, net, vm)
+                if not st.neutron:
+                    logical.add_instance_port(nb, net, vm)
                 instance.plug(self.dir, cmp, vm, ipv6=any(":" in c for c in net.cidrs))
-                logical.wait_port_up(nb, port)
+                logical.wait_port_up(nb, vm.port)
                 vm.dhcp = instance.run_dhcp(self.dir, vm)
                 instance.configure_static_ipv6(vm, net.cidrs)
                 logical.wait_all_chassis(nb)
             except BaseException:
                 instance.unplug(self.dir, cmp, vm)
-                logical.delete_port(nb, port)
+                self._delete_port(st, vm.port)
                 services.unregister_instance(self.dir, vm.id)
                 raise
             st.instances[name] = vm
@@ -413,7 +482,10 @@ class Lab:
             vm = static_port(
                 net, cmp.name, f"p{index}", f"fa:16:3f:00:{index >> 8:02x}:{index & 255:02x}"
             )
-            logical.add_instance_port(self.northbound(st), net, vm)
+            if st.neutron:
+                vm.port = neutron_logical.add_instance_port(self.neutron(st), net, vm, cmp.chassis)
+            else:
+                logical.add_instance_port(self.northbound(st), net, vm)
             instance.bind(self.dir, cmp, f"bp{index}", vm.port, "type=internal")
             return vm.port
 
@@ -422,10 +494,16 @@ class Lab:
             st = self.state()
             vm = self.instance(name, st)
             instance.unplug(self.dir, self.topology(st).compute(vm.compute), vm)
-            logical.delete_port(self.northbound(st), vm.port)
+            self._delete_port(st, vm.port)
             services.unregister_instance(self.dir, vm.id)
             del st.instances[name]
             save(self.dir, st)
+
+    def _delete_port(self, st: LabState, port: str) -> None:
+        if st.neutron:
+            neutron_logical.delete_port(self.neutron(st), port)
+        else:
+            logical.delete_port(self.northbound(st), port)
 
     def instance(self, name: str, st: LabState | None = None) -> InstanceRecord:
         st = st or self.state()
@@ -486,6 +564,11 @@ class Lab:
     def start_agent(self, compute_ref: str | int, secret: str | None = None) -> int:
         topo = self.topology()
         return services.start_agent(self.dir, topo, topo.compute(compute_ref), secret)
+
+    def set_agent_role(self, compute_ref: str | int, ovn_agent: bool) -> None:
+        """The role of the compute's next agent start: neutron-ovn-agent with the metadata
+        extension (`ovn_agent=True`) or neutron-ovn-metadata-agent."""
+        services.set_agent_role(self.dir, self.topology().compute(compute_ref), ovn_agent)
 
     def agent_log(self, compute_ref: str | int) -> str:
         path = services.agent_log(self.dir, self.topology().compute(compute_ref))

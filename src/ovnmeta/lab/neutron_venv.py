@@ -29,6 +29,11 @@ NEUTRON_VERSION = "29.0.0"
 # The interpreter the venv is made from: Debian 12's python3 (3.11), which neutron 29 supports.
 SYSTEM_PYTHON = "/usr/bin/python3"
 _STAMP = ".ovnmeta-complete"
+# Added to neutron's own requirements: the MySQL driver for `lab up --neutron`'s MariaDB
+# (neutron leaves the database driver to the deployment). Installed into an existing venv
+# without rebuilding it; its own stamp records what is there.
+EXTRAS = ("PyMySQL==1.2.4",)
+_EXTRAS_STAMP = ".ovnmeta-extras"
 
 
 @dataclass(frozen=True)
@@ -47,6 +52,11 @@ class NeutronVenv:
         stamp = self.root / _STAMP
         return stamp.is_file() and stamp.read_text().strip() == NEUTRON_VERSION
 
+    @property
+    def has_extras(self) -> bool:
+        stamp = self.root / _EXTRAS_STAMP
+        return stamp.is_file() and stamp.read_text().split() == list(EXTRAS)
+
 
 def default_root() -> Path:
     override = os.environ.get("OVNMETA_NEUTRON_VENV")
@@ -58,31 +68,33 @@ def default_root() -> Path:
 def ensure(root: Path | None = None, progress: Callable[[str], None] | None = None) -> NeutronVenv:
     """Build the venv unless a complete one is there; concurrent callers wait for one build."""
     venv = NeutronVenv(root or default_root())
-    if venv.complete:
+    if venv.complete and venv.has_extras:
         return venv
     say = progress or (lambda _line: None)
     venv.root.parent.mkdir(parents=True, exist_ok=True)
     with open(venv.root.parent / f".{venv.root.name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if venv.complete:  # another process built it while we waited
-            return venv
-        shutil.rmtree(venv.root, ignore_errors=True)
-        say(f"neutron venv: installing neutron=={NEUTRON_VERSION} into {venv.root} (once)")
-        _run([SYSTEM_PYTHON, "-m", "venv", str(venv.root)])
-        _run(
-            [
-                str(venv.python),
-                "-m",
-                "pip",
-                "install",
-                "-q",
-                "--disable-pip-version-check",
-                f"neutron=={NEUTRON_VERSION}",
-            ]
-        )
-        (venv.root / _STAMP).write_text(NEUTRON_VERSION + "\n")
-        say("neutron venv: ready")
+        if not venv.complete:  # else another process built it while we waited
+            _build(venv, say)
+        if not venv.has_extras:
+            say(f"neutron venv: adding {' '.join(EXTRAS)}")
+            _pip(venv, *EXTRAS)
+            (venv.root / _EXTRAS_STAMP).write_text(" ".join(EXTRAS) + "\n")
     return venv
+
+
+def _build(venv: NeutronVenv, say: Callable[[str], None]) -> None:
+    shutil.rmtree(venv.root, ignore_errors=True)
+    say(f"neutron venv: installing neutron=={NEUTRON_VERSION} into {venv.root} (once)")
+    _run([SYSTEM_PYTHON, "-m", "venv", str(venv.root)])
+    _pip(venv, f"neutron=={NEUTRON_VERSION}")
+    (venv.root / _STAMP).write_text(NEUTRON_VERSION + "\n")
+    say("neutron venv: ready")
+
+
+def _pip(venv: NeutronVenv, *requirements: str) -> None:
+    _run([str(venv.python), "-m", "pip", "install", "-q", "--disable-pip-version-check",
+          *requirements])  # fmt: skip
 
 
 def _run(argv: list[str]) -> None:

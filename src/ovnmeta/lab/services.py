@@ -236,6 +236,16 @@ def write_agent_config(
     return etc
 
 
+def set_agent_role(lab_dir: Path, cmp: Compute, ovn_agent: bool) -> None:
+    """Run the compute's next agent as neutron-ovn-agent with the metadata extension (an
+    ovn_agent.ini fragment, as that agent reads it) or as the metadata agent (no fragment)."""
+    fragment = config_dir(lab_dir, cmp.name) / "97-lab-ovn-agent.conf"
+    if ovn_agent:
+        fragment.write_text("[agent]\nextensions = metadata\n")
+    else:
+        fragment.unlink(missing_ok=True)
+
+
 def start_agent(lab_dir: Path, topo: Topology, cmp: Compute, secret: str | None = None) -> int:
     """Start (or restart) the agent on its rendered config dir; `secret` overrides the lab's."""
     agent_dir(lab_dir, cmp).mkdir(parents=True, exist_ok=True)
@@ -260,7 +270,8 @@ def wait_agent_registered(lab_dir: Path, nb, cmp: Compute, timeout: float = 30) 
         ids = nb.sbctl(
             "--bare", "--columns=external_ids", "find", "Chassis_Private", f"name={cmp.chassis}"
         )
-        return "neutron:ovn-metadata-id" in ids and socket.exists()
+        registered = "neutron:ovn-metadata-id" in ids or "neutron:ovn-neutron-agent-id" in ids
+        return registered and socket.exists()
 
     wait_until(f"the metadata agent on {cmp.name} to register", registered, timeout)
 

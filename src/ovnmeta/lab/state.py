@@ -20,6 +20,7 @@ class NetworkRecord:
     metadata_port: str | None = None  # Neutron port uuid of the localport
     metadata_mac: str | None = None
     dhcp_options: dict[str, str] = field(default_factory=dict)  # IPv4 cidr -> DHCP_Options uuid
+    subnet_ids: dict[str, str] = field(default_factory=dict)  # cidr -> neutron subnet (--neutron)
 
     @property
     def switch(self) -> str:
@@ -49,6 +50,7 @@ class LabState:
     phase: str = "building"  # building -> up
     sb_relays: int = 0
     ssl: bool = False
+    neutron: bool = False  # real neutron (ML2/OVN) writes the NB: `lab up --neutron`
     networks: dict[str, NetworkRecord] = field(default_factory=dict)
     instances: dict[str, InstanceRecord] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)

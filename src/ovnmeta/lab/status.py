@@ -4,8 +4,9 @@ import json
 from typing import Any
 
 from ovnmeta.core import tables
+from ovnmeta.core.errors import LabError
 from ovnmeta.core.procfs import alive, owned_pid
-from ovnmeta.lab import central, compute, relay, services
+from ovnmeta.lab import central, compute, mariadb, neutron_server, relay, services
 from ovnmeta.lab.lab import Lab
 
 
@@ -66,6 +67,7 @@ def collect(lab: Lab) -> dict[str, Any]:
         )
     return {
         "name": st.prefix,
+        "neutron": _neutron(lab) if st.neutron else None,
         "dir": str(lab.dir),
         "nb": central.unix_remotes(lab.dir, topo, central.NB),
         "sb": central.unix_remotes(lab.dir, topo, central.SB),
@@ -99,6 +101,31 @@ def collect(lab: Lab) -> dict[str, Any]:
             for v in st.instances.values()
         ],
     }
+
+
+def _neutron(lab: Lab) -> dict[str, Any]:
+    """The neutron API and its database, and the agents neutron lists (`GET /v2.0/agents`)."""
+    base = neutron_server.base(lab.dir)
+    api = neutron_server.api_pid(lab.dir)
+    daemons = [
+        {"name": "mariadbd", "pid": mariadb.pid(base), "health": "running"},
+        {"name": "neutron-api", "pid": api, "health": "down"},
+    ]
+    if not daemons[0]["pid"]:
+        daemons[0]["health"] = "down"
+    agents: list[dict[str, Any]] = []
+    error = None
+    if api:
+        port = neutron_server.api_port(lab.dir)
+        daemons[1]["health"] = f"listening 127.0.0.1:{port}"
+        try:
+            agents = [
+                {k: a.get(k) for k in ("agent_type", "binary", "host", "alive", "id")}
+                for a in lab.neutron().agents()
+            ]
+        except LabError as exc:
+            error = str(exc)
+    return {"daemons": daemons, "agents": agents, "error": error}
 
 
 def _relay_daemons(lab: Lab, relays: list) -> list[dict[str, Any]]:
@@ -154,7 +181,20 @@ def render(report: dict[str, Any]) -> str:
                     d["health"],
                 ]
             )
+    neutron = report.get("neutron")
+    if neutron:
+        for d in neutron["daemons"]:
+            rows.append(["host", "neutron", "-", d["name"], str(d["pid"] or "-"), d["health"]])
     out += [tables.render(["NODE", "ROLE", "IP", "DAEMON", "PID", "HEALTH"], rows), ""]
+    if neutron:
+        agents = sorted(neutron["agents"], key=lambda a: (a["host"] or "", a["agent_type"] or ""))
+        rows = [
+            [a["host"] or "-", a["agent_type"], a["binary"], "alive" if a["alive"] else "DEAD"]
+            for a in agents
+        ]
+        out += [tables.render(["HOST", "AGENT TYPE (neutron)", "BINARY", "ALIVE"], rows), ""]
+        if neutron["error"]:
+            out += [f"neutron agents: {neutron['error']}", ""]
     if report["networks"]:
         rows = [
             [n["name"], n["switch"], " ".join(n["cidrs"]), n["metadata_port"] or "-"]

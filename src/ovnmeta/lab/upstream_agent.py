@@ -217,8 +217,10 @@ class UpstreamAgent:
         return found
 
     def processes(self) -> list[int]:
-        """Every live process of this agent: itself, its workers, privsep, haproxies."""
-        return sorted(marked_pids(self.marker))
+        """Every live process of this agent: itself, its workers, privsep, haproxies. Not
+        ovnmeta's own (agent, socket holder, edge haproxy): during an in-place migration they
+        run on this agent's ini file and state path, so the marker alone would match them."""
+        return sorted(p for p in marked_pids(self.marker) if not _ovnmeta_process(cmdline(p)))
 
     def namespaces(self) -> list[str]:
         """The compute's `ovnmeta-*` namespaces (its own /run/netns)."""
@@ -285,6 +287,10 @@ class UpstreamAgent:
             if errors:
                 return errors[-1][-300:]
         return "no output"
+
+
+def _ovnmeta_process(argv: str) -> bool:
+    return " -m ovnmeta" in argv or "/ovnmeta/edge/" in argv
 
 
 def decommission_ovnmeta(lab: Lab, compute_ref: str | int = 1) -> None:

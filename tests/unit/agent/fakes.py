@@ -351,7 +351,7 @@ class Rig:
             proxy=self.proxy,
             index=self.index,
             metrics=Metrics(),
-            jitter=lambda: 2.0,
+            jitter=lambda limit: min(2.0, limit),
             force_exit=self.exits.append,
             clock=self.time.clock(),
         )

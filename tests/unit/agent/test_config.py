@@ -301,3 +301,40 @@ def test_token_options_default_to_optional_and_are_read(tmp_path):
         frozenset({"p1", "p2"}),
     )
     assert (s.proxy.imds_token_state, s.edge.imds_hop_limit) == (True, 3)
+
+
+def test_without_extensions_the_agent_is_the_metadata_agent(tmp_path):
+    assert load(write(tmp_path, "[DEFAULT]\n")).agent.role == settings.NEUTRON_METADATA_AGENT
+
+
+@pytest.mark.parametrize("section", ["agent", "AGENT"])
+def test_ovn_agent_ini_with_the_metadata_extension_is_neutron_ovn_agent(tmp_path, section):
+    ini = write(
+        tmp_path,
+        f"""
+        [DEFAULT]
+        metadata_proxy_shared_secret = s
+        [{section}]
+        extensions = metadata
+        [ovn]
+        ovn_sb_connection = tcp:192.0.2.1:6642
+        """,
+        name="ovn_agent.ini",
+    )
+    s = load(ini)
+    assert s.agent.role == settings.NEUTRON_OVN_AGENT
+    assert s.proxy.metadata_proxy_shared_secret == "s"  # the same options as the metadata agent
+
+
+def test_other_extensions_exit_2_naming_what_is_not_implemented(tmp_path, capsys):
+    state = tmp_path / "state"
+    ini = write(
+        tmp_path,
+        f"[DEFAULT]\nstate_path = {state}\n[agent]\nextensions = metadata, qos_hwol,ovn-bgp\n",
+        name="ovn_agent.ini",
+    )
+    assert cli.main(["agent", "--config-file", ini]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "extensions" in err and "not ovn-bgp, qos_hwol" in err and "metadata" in err
+    assert not state.exists()

@@ -73,19 +73,29 @@ def test_failed_registration_is_retried_on_the_next_chassis_private_event(tmp_pa
 
 def test_heartbeat_written_once_per_nb_cfg_after_jitter(tmp_path):
     async def go():
-        rig = Rig(tmp_path)  # jitter: 2 s
+        rig = Rig(tmp_path)  # jitter: min(2 s, the limit)
         await rig.start(snapshot(network(NET_A, DP_A)))
         await rig.ready()
         rig.sb.send(changes.NbCfgChanged(6))
+        await rig.time.advance(0.1)
+        assert rig.sb.sb_cfg_writes == [6]  # no interval seen yet: at once
+        await rig.time.advance(5.9)
+        rig.sb.send(changes.NbCfgChanged(7))  # 6 s later: a delay of up to 3 s, here 2
         await rig.time.advance(1.0)
-        assert rig.sb.sb_cfg_writes == []
-        rig.sb.send(changes.NbCfgChanged(7))  # coalesced into the write already due
+        assert rig.sb.sb_cfg_writes == [6]
         await rig.time.advance(1.5)
-        assert rig.sb.sb_cfg_writes == [7]
+        assert rig.sb.sb_cfg_writes == [6, 7]
         rig.sb.send(changes.NbCfgChanged(7))
         await rig.time.advance(5)
-        assert rig.sb.sb_cfg_writes == [7]
-        assert rig.agent.status().sb_cfg == 7
+        assert rig.sb.sb_cfg_writes == [6, 7]
+        rig.sb.send(changes.NbCfgChanged(8))  # delayed 2 s ...
+        await rig.time.advance(0.5)
+        rig.sb.send(changes.NbCfgChanged(9))  # ... but another bump came: written at once
+        await rig.time.advance(0.1)
+        assert rig.sb.sb_cfg_writes == [6, 7, 9]
+        await rig.time.advance(5)
+        assert rig.sb.sb_cfg_writes == [6, 7, 9]
+        assert rig.agent.status().sb_cfg == 9
         await rig.stop()
 
     run(go())

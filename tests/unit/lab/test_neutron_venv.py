@@ -24,5 +24,10 @@ def test_complete_only_with_the_pinned_version_stamp(tmp_path: Path) -> None:
     assert not venv.complete  # a venv of another release is rebuilt
     (tmp_path / ".ovnmeta-complete").write_text(neutron_venv.NEUTRON_VERSION + "\n")
     assert venv.complete
+    assert not venv.has_extras
+    (tmp_path / ".ovnmeta-extras").write_text("PyMySQL==0.1\n")
+    assert not venv.has_extras  # other extras: installed again (into the same venv)
+    (tmp_path / ".ovnmeta-extras").write_text(" ".join(neutron_venv.EXTRAS) + "\n")
+    assert venv.has_extras
     # A complete venv is returned as it is: nothing is installed.
     assert neutron_venv.ensure(tmp_path).root == tmp_path

@@ -41,13 +41,18 @@ def fetch(control: str, timeout_s: float = 0.5) -> socket.socket | None:
 
 
 def serve(path: str, control: str, backlog: int, mode: int | None, pidfile: str) -> None:
+    # Bound and listening under a temporary name, then renamed over `path`: a connect never
+    # finds the path missing or refused, also when it was another agent's socket until now
+    # (an in-place migration from upstream's agent, which keeps serving what it accepted).
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    fresh = f"{path}.{os.getpid()}.new"
     with contextlib.suppress(FileNotFoundError):
-        os.unlink(path)
-    listener.bind(path)
+        os.unlink(fresh)
+    listener.bind(fresh)
     if mode is not None:
-        os.chmod(path, mode)
+        os.chmod(fresh, mode)
     listener.listen(backlog)
+    os.replace(fresh, path)
     ctl = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     with contextlib.suppress(FileNotFoundError):
         os.unlink(control)

@@ -197,10 +197,17 @@ _SCHEMA_FILTER = _NoSchemaRetryNoise()
 
 
 class SbClient:
-    def __init__(self, settings: SbSettings, own: str, sink: Sink) -> None:
+    def __init__(
+        self,
+        settings: SbSettings,
+        own: str,
+        sink: Sink,
+        role: registration.Role = registration.METADATA_AGENT,
+    ) -> None:
         logging.getLogger(idlutils.__name__).addFilter(_SCHEMA_FILTER)  # a set: idempotent
         self._settings = settings
         self._own = own
+        self._role = role
         self._sink = sink
         self._api: impl_idl.OvnSbApiIdlImpl | None = None
 
@@ -279,7 +286,7 @@ class SbClient:
                         "Chassis_Private",
                         own,
                         "external_ids",
-                        {registration.KEY_AGENT_ID: agent_id},
+                        {self._role.id_key: agent_id},
                     )
                 )
                 txn.add(
@@ -290,7 +297,7 @@ class SbClient:
                             "external_ids",
                             {
                                 registration.KEY_BRIDGE: bridge,
-                                registration.KEY_SB_CFG: str(nb_cfg),
+                                self._role.sb_cfg_key: str(nb_cfg),
                             },
                         ),
                         if_exists=False,
@@ -301,7 +308,7 @@ class SbClient:
                         "Chassis_Private",
                         own,
                         "external_ids",
-                        *registration.FOREIGN_KEYS,
+                        *self._role.foreign_keys,
                         if_exists=True,
                     )
                 )
@@ -314,7 +321,7 @@ class SbClient:
             api.db_set(
                 "Chassis_Private",
                 self._own,
-                ("external_ids", {registration.KEY_SB_CFG: str(nb_cfg)}),
+                ("external_ids", {self._role.sb_cfg_key: str(nb_cfg)}),
                 if_exists=False,
             ).execute(check_error=True)
         except Exception as exc:
