@@ -448,7 +448,6 @@ class Lab:
                 raise UsageError(f"instance {name!r} already exists in lab {self.prefix!r}")
             used = {a for v in st.instances.values() if v.network == network for a in v.addresses}
             vm = instance_record(self.prefix, net, cmp.name, name, used, project)
-            port = vm.port
             nb = self.northbound(st)
             try:
                 if st.neutron:  # neutron picks the port id; the instance is registered with it
