@@ -181,7 +181,8 @@ def test_container_replaced_while_a_guest_polls(deployment):
     print(f"\nguest during stop+rm+run ({gap:.1f} s to synced): {counts}")
     assert set(counts) == {200} and counts[200] > 50, counts
     logs = ctr.logs(new)
-    assert f"adopted edge haproxy {edge}" in logs and "edge haproxy started" not in logs, logs
+    assert f"adopted edge haproxy (main) {edge}" in logs, logs
+    assert "edge haproxy started" not in logs and "edge haproxy (main) started" not in logs, logs
     assert ctr.edge_pid() == edge and ctr.holder_pid() == holder
     assert ctr.netns_inodes() == dep.inodes
 
@@ -251,7 +252,9 @@ def test_kolla_style_run_of_the_same_image(deployment):
     )  # fmt: skip
     ctr.wait_running(name, lambda: served(dep.lab), "vm1 served by the kolla-style container")
     assert "neutron-ovn-metadata-agent --config-file" in cmdline(ctr.pid(name))
-    assert ctr.edge_pid(state) is not None  # state_path in the named volume
+    # state_path in the named volume; a new network starts on the young shard, then moves to
+    # the main one (agent/dataplane/edge_shards)
+    wait_until("the main edge shard", lambda: ctr.edge_pid(state) is not None, timeout=30)
     assert (state / "metadata_proxy").is_socket()
     assert ctr.netns_inodes() == dep.inodes
     # Its healthcheck takes the agent's own arguments (kolla passes --config-file).
