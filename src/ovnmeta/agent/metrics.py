@@ -34,8 +34,8 @@ class Metrics:
             buckets=PROVISION_BUCKETS,
             registry=r,
         )
-        # The edge this agent ran had died and was started again: every guest connection of
-        # every network on the chassis was cut. Adopting and reloading are not restarts.
+        # An edge shard this agent ran had died and was started again: every guest connection
+        # of the networks that shard served was cut. Adopting and reloading are not restarts.
         self.edge_restarts = Counter(
             "ovnmeta_edge_restarts",
             "Times the edge haproxy was found dead and started again",
