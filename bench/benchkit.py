@@ -45,8 +45,9 @@ def in_ns(ns: str, *argv: str, timeout: float = 300) -> str:
     return run(argv, netns=ns, timeout=timeout)
 
 
-def cpu_seconds(pids: Iterable[int]) -> float:
-    """User + system CPU time the processes have used so far (a gone process counts 0).
+def cpu_seconds(pids: Iterable[int], reaped_children: bool = False) -> float:
+    """User + system CPU time the processes have used so far (a gone process counts 0), with
+    `reaped_children` also that of the children they have waited for.
 
     CPU time per request survives a noisy machine better than wall time: what other work
     does to the scheduler changes how long a request waits, not how much CPU it burns."""
@@ -58,6 +59,8 @@ def cpu_seconds(pids: Iterable[int]) -> float:
         except OSError:
             continue
         total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14, 15 of stat)
+        if reaped_children:
+            total += int(fields[13]) + int(fields[14])  # cutime, cstime
     return total / CLOCK_TICKS
 
 

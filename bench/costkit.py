@@ -3,20 +3,18 @@ on SB connections from TCP_INFO (`ss -ti` in the compute's namespace), and a wai
 lab's own daemons are quiet. Used by bench/synthetic_cloud_bench.py."""
 
 import contextlib
-import os
 import re
 import threading
 import time
 from pathlib import Path
 
-from benchkit import agent_processes, in_ns
+from benchkit import agent_processes, cpu_seconds, in_ns
 
 from ovnmeta.core.errors import LabError
 from ovnmeta.lab.lab import Lab
 from ovnmeta.lab.proc import marked_pids, wait_until
 from ovnmeta.lab.topology import SB_CLIENT_PORT
 
-TICK = os.sysconf("SC_CLK_TCK")
 _BYTES_RE = re.compile(r"bytes_received:(\d+)")
 _PEER_RE = re.compile(r":(\d+)\s+users:")
 
@@ -26,20 +24,9 @@ def agent_pids(lab: Lab) -> list[int]:
     return agent_processes(lab)
 
 
-def _stat(pid: int) -> list[str]:
-    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-
-
 def cpu_s(pids: list[int]) -> float:
     """utime + stime + cutime + cstime: a process's own CPU and that of children it reaped."""
-    total = 0
-    for pid in pids:
-        try:
-            f = _stat(pid)
-        except OSError:
-            continue
-        total += int(f[11]) + int(f[12]) + int(f[13]) + int(f[14])
-    return total / TICK
+    return cpu_seconds(pids, reaped_children=True)
 
 
 def sb_sockets(lab: Lab, pids: list[int]) -> dict[str, int]:

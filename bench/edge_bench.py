@@ -16,6 +16,7 @@ import tempfile
 import time
 import uuid
 
+import benchkit
 from benchkit import Table
 
 from ovnmeta.agent.dataplane import haproxy, netns
@@ -74,11 +75,7 @@ def rss_mb(master: int) -> float:
     children = subprocess.run(
         ["pgrep", "-P", str(master)], capture_output=True, text=True
     ).stdout.split()
-    total = 0
-    for pid in [master, *map(int, children)]:
-        with open(f"/proc/{pid}/status") as f:
-            total += next(int(line.split()[1]) for line in f if line.startswith("VmRSS"))
-    return total / 1024
+    return benchkit.rss_mb([master, *map(int, children)])
 
 
 def one(n: int, names: list[str], root: str) -> tuple[float, float, float]:

@@ -14,8 +14,7 @@ import os
 import signal
 import time
 
-from ovnmeta.agent.dataplane import apply, netns, observe, ovs, takeover
-from ovnmeta.agent.dataplane.edge_placement import YOUNG
+from ovnmeta.agent.dataplane import apply, edge_placement, netns, observe, ovs, takeover
 from ovnmeta.agent.reconcile import plan
 from ovnmeta.agent.settings import Settings
 from ovnmeta.core import names, procfs
@@ -31,11 +30,7 @@ def run(settings: Settings) -> int:
     base = os.path.join(settings.agent.state_path, "ovnmeta")
     # The agent first: while it runs, it restarts the edge and re-creates namespaces.
     _stop_agent(settings.agent.status_file)
-    pidfiles = (
-        os.path.join(settings.edge.state_dir, "haproxy.pid"),
-        os.path.join(settings.edge.state_dir, f"{YOUNG}haproxy.pid"),  # dataplane/edge_shards
-        os.path.join(base, "listener.pid"),
-    )
+    pidfiles = (*_edge_pidfiles(settings), os.path.join(base, "listener.pid"))
     for _ in range(STOP_PASSES):
         live = [f for f in pidfiles if _live(f)]
         if not live:
@@ -78,8 +73,7 @@ def release(settings: Settings) -> int:
             netns.in_namespace(name, takeover.allow_migration)
         except OSError as exc:
             logger.warning("%s: cannot enable tcp_migrate_req (%s)", name, exc)
-    for shard in ("", YOUNG):  # both edge shards (dataplane/edge_shards)
-        pidfile = os.path.join(settings.edge.state_dir, f"{shard}haproxy.pid")
+    for pidfile in _edge_pidfiles(settings):
         edge = procfs.owned_pid(pidfile, settings.agent.state_path)
         if edge is None:
             continue
@@ -94,6 +88,12 @@ def release(settings: Settings) -> int:
     # queues on the holder's listener; it is not unlinked.
     _stop(os.path.join(base, "listener.pid"), settings.agent.state_path)
     return 0
+
+
+def _edge_pidfiles(settings: Settings) -> list[str]:
+    """Both edge shards' pid files (dataplane/edge_shards)."""
+    d = settings.edge.state_dir
+    return [os.path.join(d, edge_placement.pidfile_name(s)) for s in edge_placement.SHARDS]
 
 
 def _stop_agent(status_file: str) -> None:

@@ -23,7 +23,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from ovnmeta.agent.dataplane.edge_placement import YOUNG
+from ovnmeta.agent.dataplane import edge_placement
 from ovnmeta.core.errors import LabError
 from ovnmeta.core.procfs import alive, read_pid
 from ovnmeta.lab import compute, services
@@ -229,22 +229,20 @@ class ContainerCompute:
 
     # --- what the agent leaves on the compute --------------------------------------------
 
-    def edge_pid(self, state: Path | None = None) -> int | None:
-        pid = read_pid((state or self.state_dir) / "ovnmeta/edge/haproxy.pid")
+    def edge_pid(self, state: Path | None = None, shard: str = "") -> int | None:
+        """The edge's main shard, or with `shard=YOUNG` the one new networks start on."""
+        edge = (state or self.state_dir) / "ovnmeta/edge"
+        pid = read_pid(edge / edge_placement.pidfile_name(shard))
         return pid if alive(pid) else None
 
     def holder_pid(self, state: Path | None = None) -> int | None:
         pid = read_pid((state or self.state_dir) / "ovnmeta/listener.pid")
         return pid if alive(pid) else None
 
-    def young_edge_pid(self, state: Path | None = None) -> int | None:
-        """The edge's second shard (agent/dataplane/edge_shards: new networks start there)."""
-        pid = read_pid((state or self.state_dir) / f"ovnmeta/edge/{YOUNG}haproxy.pid")
-        return pid if alive(pid) else None
-
     def stop_edge(self, state: Path | None = None) -> None:
         """Remove both edge shards and the socket holder left by agents using `state`."""
-        for pid in (self.edge_pid(state), self.young_edge_pid(state), self.holder_pid(state)):
+        shards = [self.edge_pid(state, s) for s in edge_placement.SHARDS]
+        for pid in (*shards, self.holder_pid(state)):
             if pid is not None:
                 os.kill(pid, signal.SIGTERM)
                 wait_until(f"pid {pid} to exit", lambda p=pid: not alive(p), timeout=10)

@@ -19,6 +19,13 @@ from ovnmeta.core.model import NetworkId
 Frontends = Mapping[NetworkId, Frontend]
 
 YOUNG = "young-"  # the young shard's file prefix in the edge state dir; main has none
+SHARDS = ("", YOUNG)  # main, young
+
+
+def pidfile_name(shard: str) -> str:
+    """A shard's haproxy pid file in the edge state dir (haproxy.py writes it; cleanup reads it)."""
+    return f"{shard}haproxy.pid"
+
 
 # Merge young into main once it holds this many, even while it keeps changing: on a busy
 # host a reload's cost grows with its frontends well before 64 (bench/edge_bench.py).

@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from ovnmeta.agent.dataplane import haproxy_conf
+from ovnmeta.agent.dataplane import edge_placement, haproxy_conf
 from ovnmeta.agent.dataplane.haproxy_conf import Frontend
 from ovnmeta.agent.settings import EdgeSettings
 from ovnmeta.core import procfs
@@ -60,7 +60,7 @@ class Edge:
         self._clamped = False
         d = settings.state_dir
         self.config_path = os.path.join(d, f"{shard}haproxy.cfg")
-        self.pid_path = os.path.join(d, f"{shard}haproxy.pid")
+        self.pid_path = os.path.join(d, edge_placement.pidfile_name(shard))
         self.master_socket = os.path.join(d, f"{shard}master.sock")
         self.networks_path = os.path.join(d, f"{shard}networks.json")
         self._text: str | None = None
