@@ -74,10 +74,17 @@ def retire(pids_dir: str, network: str, namespace: str) -> int | None:
 
 def retire_all(pids_dir: str, served: dict[str, str]) -> list[int]:
     """`served`: network -> namespace the edge listens in now. The pids soft-stopped."""
-    if not pids_dir or not os.path.isdir(pids_dir):
+    # One listing per edge commit, not a pid-file read per served network: after a migration
+    # the directory is empty while the edge may serve a thousand networks.
+    try:
+        names = os.listdir(pids_dir) if pids_dir else []
+    except OSError:  # no upstream agent ever ran here
         return []
+    left = {n[: -len(PIDFILE_SUFFIX)] for n in names if n.endswith(PIDFILE_SUFFIX)}
     done = []
     for network, namespace in sorted(served.items()):
+        if network not in left:
+            continue
         pid = retire(pids_dir, network, namespace)
         if pid is not None:
             done.append(pid)
