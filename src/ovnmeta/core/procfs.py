@@ -9,6 +9,7 @@ a process of ours only while that process is alive and its command line carries 
 from __future__ import annotations
 
 import os
+import time
 
 
 def alive(pid: int | None) -> bool:
@@ -39,11 +40,26 @@ def cmdline(pid: int) -> str:
         return ""
 
 
+# While a process execs (nsenter -> the agent, haproxy's master re-executing itself on a
+# reload), its command line reads empty for a moment. Seen in about half of the nsenter
+# starts polled here; taken for "gone", it once made a lab test wait for an agent that ran.
+EXEC_WINDOW_S = 0.5
+EXEC_POLL_S = 0.005
+
+
 def owned_pid(path: str | os.PathLike[str], marker: str) -> int | None:
-    """The live pid recorded in the pid file at `path`, if its command line carries `marker`."""
+    """The live pid recorded in the pid file at `path`, if its command line carries `marker`.
+    An empty command line of a live process is an exec in progress: read again, for at most
+    EXEC_WINDOW_S (a kernel thread's stays empty: not ours)."""
     pid = read_pid(path)
-    if pid and alive(pid) and marker in cmdline(pid):
-        return pid
+    deadline = time.monotonic() + EXEC_WINDOW_S
+    while pid and alive(pid):
+        argv = cmdline(pid)
+        if argv:
+            return pid if marker in argv else None
+        if time.monotonic() >= deadline:
+            return None
+        time.sleep(EXEC_POLL_S)
     return None
 
 

@@ -263,10 +263,11 @@ def wait_agent_registered(lab_dir: Path, nb, cmp: Compute, timeout: float = 30) 
     socket = agent_dir(lab_dir, cmp) / "metadata_proxy"
 
     def registered() -> bool:
-        if agent_pid(lab_dir, cmp) is None:
-            log = lab_dir / cmp.name / "log" / "ovnmeta-agent.stderr"
-            lines = log.read_text(errors="replace").strip().splitlines() or ["no output"]
-            raise LabError(f"the metadata agent on {cmp.name} exited: {lines[-1]}")
+        # The process just started, by its pid: whether it is still ours is not the question.
+        if not alive(read_pid(agent_pidfile(lab_dir, cmp))):
+            raise LabError(
+                f"the metadata agent on {cmp.name} exited: {_agent_exit_tail(lab_dir, cmp)}"
+            )
         ids = nb.sbctl(
             "--bare", "--columns=external_ids", "find", "Chassis_Private", f"name={cmp.chassis}"
         )
@@ -274,6 +275,21 @@ def wait_agent_registered(lab_dir: Path, nb, cmp: Compute, timeout: float = 30) 
         return registered and socket.exists()
 
     wait_until(f"the metadata agent on {cmp.name} to register", registered, timeout)
+
+
+def _agent_exit_tail(lab_dir: Path, cmp: Compute) -> str:
+    """Why an agent is gone: the last line of its stderr (a traceback, an option error) and of
+    its log file (where a clean stop or a logged fatal error is)."""
+
+    def last(path: Path) -> str:
+        try:
+            lines = path.read_text(errors="replace").strip().splitlines()
+        except OSError:
+            return "none"
+        return lines[-1] if lines else "empty"
+
+    stderr = lab_dir / cmp.name / "log" / "ovnmeta-agent.stderr"
+    return f"stderr: {last(stderr)}; log: {last(agent_log(lab_dir, cmp))}"
 
 
 def agent_pid(lab_dir: Path, cmp: Compute) -> int | None:

@@ -55,3 +55,18 @@ def test_owned_pid_needs_a_live_process_carrying_the_marker(tmp_path):
         sleeper.wait()
     assert procfs.owned_pid(path, marker) is None
     assert procfs.cmdline(sleeper.pid) == ""
+
+
+def test_owned_pid_waits_out_an_exec_in_progress(tmp_path, monkeypatch):
+    """An empty command line of a live process is an exec under way (nsenter -> agent), not
+    another program: read again. One that stays empty (a kernel thread) is not ours."""
+    path = tmp_path / "agent.pid"
+    path.write_text(f"{os.getpid()}\n")
+    marker = str(tmp_path)
+    reads = iter(["", "", f"python -m ovnmeta agent --config-dir {marker}/etc"])
+    monkeypatch.setattr(procfs, "cmdline", lambda pid: next(reads))
+    assert procfs.owned_pid(path, marker) == os.getpid()
+
+    monkeypatch.setattr(procfs, "cmdline", lambda pid: "")
+    monkeypatch.setattr(procfs, "EXEC_WINDOW_S", 0.05)
+    assert procfs.owned_pid(path, marker) is None
