@@ -222,9 +222,7 @@ def test_status_table_shows_nodes_and_instances(lab):
 )
 def test_bad_input_is_one_clear_line_and_changes_nothing(lab, args, message):
     before = lab.state()
-    namespaces = set(
-        subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout.split()
-    )
+    namespaces = lab_namespaces(lab)
     proc = (
         cli("lab", *args, "--name", lab.prefix, check=False)
         if args[0] != "exec"
@@ -234,7 +232,10 @@ def test_bad_input_is_one_clear_line_and_changes_nothing(lab, args, message):
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], proc.stderr
     assert lab.state() == before
-    after = set(
-        subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout.split()
-    )
-    assert after == namespaces
+    assert lab_namespaces(lab) == namespaces
+
+
+def lab_namespaces(lab) -> set[str]:
+    """This lab's namespaces on the host (other sessions' labs come and go meanwhile)."""
+    listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    return {word for word in listed.split() if word.startswith(lab.prefix + "-")}
