@@ -48,6 +48,7 @@ from ovnmeta.lab.topology import (
 DEFAULT_ROOT = Path("/run/ovnmeta/lab")
 DEFAULT_PREFIX = "ovnlab"
 TEARDOWN_PASSES = 10  # rescans until one finds no process of the lab
+BRING_UP_WAIT_S = 90  # chassis registered, tunnels up: seconds here, minutes on a loaded host
 
 # program -> the Debian package that ships it (named in the error when it is missing)
 REQUIRED_PROGRAMS = {
@@ -292,27 +293,20 @@ class Lab:
         list(pool.map(lambda c: compute.start_ovn_controller(self.dir, c), topo.computes))
         nb = logical.Northbound(self.dir, topo)
         for cmp in topo.computes:
-            nb.sbctl("wait-until", "Chassis", cmp.chassis, timeout=30, retry_for=30)
+            nb.sbctl("wait-until", "Chassis", cmp.chassis, timeout=BRING_UP_WAIT_S, retry_for=30)
         peers = len(topo.computes) - 1
 
         def tunnels_ready(cmp: compute.Compute) -> None:
+            def tunnels() -> int:
+                found = compute.vsctl(
+                    self.dir, cmp, "--bare", "--columns=name", "find", "Interface", "type=geneve"
+                )
+                return len(found.split())
+
             wait_until(
                 f"{peers} geneve tunnels on {cmp.name}",
-                lambda: (
-                    compute.vsctl(
-                        self.dir,
-                        cmp,
-                        "--bare",
-                        "--columns=name",
-                        "find",
-                        "Interface",
-                        "type=geneve",
-                    )
-                    .split()
-                    .__len__()
-                    >= peers
-                ),
-                timeout=30,
+                lambda: tunnels() >= peers,
+                timeout=BRING_UP_WAIT_S,
             )
             # vswitchd learns tunnel next hops only from ARP replies to its own kernel's
             # requests, and a tnl/neigh miss drops the packet that needed it: seed every
