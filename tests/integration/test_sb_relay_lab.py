@@ -14,7 +14,6 @@ import pytest
 from ovnmeta.lab import services
 from ovnmeta.lab.lab import Lab
 from ovnmeta.lab.proc import wait_until
-from ovnmeta.lab.topology import SB_CLIENT_PORT
 
 from .labkit import POLLER, running_lab, wait_metadata
 
@@ -33,18 +32,7 @@ def lab():
 
 
 def sb_peers(lab: Lab, program: str, pid: int | None = None) -> set[int]:
-    """Remote ports of the established TCP connections of `program` in compute 1 to the SB
-    (members or relays)."""
-    out = lab.run_on_compute(1, ["ss", "-Htnp", "state", "established"])
-    ports = set()
-    for line in out.splitlines():
-        if f'(("{program}",' not in line or (pid is not None and f"pid={pid}," not in line):
-            continue
-        peer = line.split()[3]
-        port = int(peer.rsplit(":", 1)[1])
-        if port == SB_CLIENT_PORT or 6650 < port < 6660:
-            ports.add(port)
-    return ports
+    return lab.sb_peer_ports(1, program, pid)
 
 
 def relay_ports(lab: Lab) -> dict[int, str]:

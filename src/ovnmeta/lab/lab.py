@@ -36,6 +36,9 @@ from ovnmeta.lab.neutron_client import Neutron
 from ovnmeta.lab.proc import marked_pids, run, stop, wait_until
 from ovnmeta.lab.state import InstanceRecord, LabState, NetworkRecord, load, save
 from ovnmeta.lab.topology import (
+    MAX_SB_RELAYS,
+    SB_CLIENT_PORT,
+    SB_RELAY_PORT_BASE,
     Controller,
     Topology,
     instance_netns,
@@ -612,6 +615,23 @@ class Lab:
         r = topo.relay(ref)
         relay.start(self.dir, topo, r)
         wait_until(f"SB relay {r.name} to sync", lambda: relay.serving(self.dir, r), timeout=30)
+
+    def sb_peer_ports(
+        self, compute_ref: str | int, program: str = "", pid: int | None = None
+    ) -> set[int]:
+        """Remote ports of the established TCP connections on a compute to the SB, a member or
+        a relay, of `program` (by name) or of process `pid`: which server a client is on now."""
+        out = self.run_on_compute(compute_ref, ["ss", "-Htnp", "state", "established"])
+        mine = f"pid={pid}," if pid is not None else f'(("{program}",'
+        ports = set()
+        for line in out.splitlines():
+            if mine not in line:
+                continue
+            port = int(line.split()[3].rsplit(":", 1)[1])
+            relay = SB_RELAY_PORT_BASE < port <= SB_RELAY_PORT_BASE + MAX_SB_RELAYS
+            if port == SB_CLIENT_PORT or relay:
+                ports.add(port)
+        return ports
 
     def leader(self, db: str) -> str | None:
         """Name of the controller whose member of `db` is the RAFT leader."""
