@@ -74,6 +74,9 @@ class Edge:
     def pid(self) -> int | None:
         if self._pid is not None and (self._reloading or procfs.alive(self._pid)):
             return self._pid
+        if self._pid is not None and (pid := self.read_pid()) is not None:
+            self._pid = pid  # reloaded by someone else, the same way (-p our pid file)
+            return pid
         return None
 
     def read_pid(self) -> int | None:
