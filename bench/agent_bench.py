@@ -23,7 +23,15 @@ import sys
 import threading
 import time
 
-from benchkit import Table, agent_processes, cpu_seconds, in_ns, lab_prefix, rss_mb
+from benchkit import (
+    Table,
+    agent_processes,
+    cpu_seconds,
+    in_ns,
+    lab_prefix,
+    memory_breakdown,
+    rss_mb,
+)
 
 from ovnmeta.core import procfs
 from ovnmeta.core.errors import LabError
@@ -209,9 +217,10 @@ def served_count(lab: Lab) -> int:
     return sum(1 for n in st.get("networks", []) if n.get("served"))
 
 
-def rss_and_procs(lab: Lab) -> tuple[float, int]:
+def rss_and_procs(lab: Lab) -> tuple[float, int, str]:
+    """Summed RSS, process count, and per process `label RSS/private MB` (smaps_rollup)."""
     pids = agent_processes(lab)
-    return rss_mb(pids), len(pids)
+    return rss_mb(pids), len(pids), memory_breakdown(pids)
 
 
 def api_pid(lab: Lab) -> int:
@@ -454,8 +463,13 @@ def main(checkpoints: list[int], quick: bool) -> int:
             f"metadata API called directly {direct:.0f} req/s ({rps / direct:.0%}); "
             "per-guest limits lifted",
         )
-        rss1, procs1 = rss_and_procs(lab)
-        row("1 network: RSS agent + edge", f"{rss1:.0f} MB ({procs1} processes)")
+        rss1, procs1, by1 = rss_and_procs(lab)
+        row(
+            "1 network: RSS agent + edge",
+            f"{rss1:.0f} MB ({procs1} processes)",
+            "",
+            f"RSS/private MB: {by1}",
+        )
 
         samples = new_network_samples(lab, "new", samples_n)
         one = statistics.median(samples)
@@ -506,12 +520,12 @@ def main(checkpoints: list[int], quick: bool) -> int:
             "same as with 1",
             f"1 network: {cpu:.2f} ms",
         )
-        rss, procs = rss_and_procs(lab)
+        rss, procs, by = rss_and_procs(lab)
         row(
             f"{networks} networks: RSS agent + edge",
             f"{rss:.0f} MB ({procs} processes)",
             "<= 100 MB, processes independent of networks",
-            f"1 network: {rss1:.0f} MB ({procs1} processes)",
+            f"1 network: {rss1:.0f} MB ({procs1} processes); RSS/private MB: {by}",
         )
         ns_before = lab.run_on_compute(1, ["ip", "netns", "list"]).count("ovnmeta-")
         for sig, label in ((signal.SIGTERM, "restart"), (signal.SIGKILL, "kill -9")):

@@ -75,6 +75,47 @@ def rss_mb(pids: Iterable[int]) -> float:
     return total
 
 
+def memory_kb(pid: int) -> tuple[int, int]:
+    """(RSS, private) of one process in kB from smaps_rollup: what is shared with another
+    process (the same binary's pages, a forked parent's) counts in RSS but not in private."""
+    fields: dict[str, int] = {}
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for ln in f:
+                key, _, rest = ln.partition(":")
+                if rest.strip().endswith("kB"):
+                    fields[key] = int(rest.split()[0])
+    except OSError:
+        return 0, 0
+    return fields.get("Rss", 0), fields.get("Private_Clean", 0) + fields.get("Private_Dirty", 0)
+
+
+def process_label(pid: int) -> str:
+    """agent, holder, or an edge haproxy by shard ("main", "young"; a master says so)."""
+    cmd = procfs.cmdline(pid)
+    if "holder" in cmd:
+        return "holder"
+    if "haproxy" not in (cmd.split() or [""])[0]:
+        return "agent"
+    shard = "young" if "young-haproxy.cfg" in cmd else "main"
+    return f"{shard} master" if " -W" in cmd and _is_master(pid) else shard
+
+
+def _is_master(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return False
+    return "haproxy" not in procfs.cmdline(ppid)
+
+
+def memory_breakdown(pids: Iterable[int]) -> str:
+    """One entry per process, `label RSS/private MB`, largest RSS first."""
+    rows = sorted(((*memory_kb(p), process_label(p)) for p in pids), reverse=True)
+    return ", ".join(f"{label} {rss / 1024:.0f}/{priv / 1024:.0f}" for rss, priv, label in rows)
+
+
 def agent_processes(lab: Lab, compute: int = 1) -> list[int]:
     """The agent's processes on a compute: the agent, its socket holder, the edge haproxy's
     master and workers (found by the agent's state or config directory in their command line;

@@ -2,8 +2,8 @@
 
 The agent's own `dataplane.haproxy.Edge` (the shard class of dataplane/edge_shards.py) on
 namespaces of its own (`<prefix>-<i>`, loopback only, removed at the end): start it with N
-frontends, then time `apply` of N+1 (config check, SIGUSR2, until the master lists the new
-worker) and until a client in the new namespace connects. No OVN lab: this is the figure the
+frontends, then time `apply` of N+1 (a new haproxy taking the listeners over, until it has
+bound them) and until a client in the new namespace connects. No OVN lab: this is the figure the
 young shard's size (edge_placement.YOUNG_MAX) is chosen from. Baseline: N = 1, same run.
 Usage: python bench/edge_bench.py [N...]   (default 1 16 64 200 1000)
 """
@@ -119,7 +119,7 @@ def main(sizes: list[int]) -> int:
                 f"{applied:.0f} / {listening:.0f} ms",
                 "young shard: about the 1-frontend figure",
                 f"x{applied / base[0]:.2f} / x{listening / base[1]:.2f} of {sizes[0]}; "
-                f"RSS master + worker {rss:.1f} MB",
+                f"RSS of its processes {rss:.1f} MB",
             )
     finally:
         for name in names:

@@ -16,8 +16,9 @@
 # with --cgroupns=host), so each hierarchy is mounted afresh on a temporary directory: with
 # --cgroupns=host its root is the host's root. Needs --cgroupns=host and --privileged.
 # OVNMETA_EDGE_CGROUP names the cgroup; "" keeps the edge in the container (it then dies with it).
-# haproxy re-executes itself on reload, which runs this script again: joining the cgroup it is
-# already in is a no-op.
+# Every reload of the edge starts a new haproxy through this script (from the agent, inside the
+# container's cgroup): each one moves itself out before it execs haproxy; joining the cgroup
+# it is already in is a no-op.
 set -eu
 name=${OVNMETA_EDGE_CGROUP-ovnmeta-edge}
 

@@ -23,7 +23,7 @@
    container left the container's cgroup (the image's /usr/local/bin/haproxy).
 4. A guest polls the metadata service while A is stopped and removed and B started: no failed
    request; a request sent while no agent container exists succeeds once B is up; the edge
-   master pid and the namespaces are the same before and after; B logs that it adopted the edge.
+   pid and the namespaces are the same before and after; B logs that it adopted the edge.
 5. Cleanup (always): containers removed, the edge stopped, lab down, the edge cgroups removed.
 
 Prints PASS/FAIL lines; exit status 0 only if everything passed. Podman runs with a private
@@ -276,7 +276,7 @@ class Run:
         check(
             "edge haproxy moved out of the container's cgroup on every hierarchy",
             ok and not any("libpod" in g for g in groups),
-            f"master pid {pid}, exe {exe}, {len(groups)} hierarchies in /{self.ctr.cgroup}",
+            f"pid {pid}, exe {exe}, {len(groups)} hierarchies in /{self.ctr.cgroup}",
         )
         holder = self.holder_pid()
         hgroups = Path(f"/proc/{holder}/cgroup").read_text().split() if holder else []
@@ -351,7 +351,7 @@ class Run:
         logs = self.logs(b)
         adopted = re.search(r"adopted edge haproxy (\d+)", logs)
         check(
-            f"{b} adopted the edge (same master pid, not restarted)",
+            f"{b} adopted the edge (same pid, not restarted)",
             bool(adopted) and int(adopted.group(1)) == edge and self.edge_pid() == edge
             and "edge haproxy started" not in logs,
             adopted.group(0) if adopted else "no 'adopted edge haproxy' in its log",

@@ -13,8 +13,8 @@ requests) and the full `DataSourceOpenStack` a booting guest runs (the boot burs
 import json
 import os
 import re
-import signal
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -45,7 +45,12 @@ def log_to(lab: Lab, sock_path: str) -> None:
     )
     text = text.replace("    option httplog", '    log-format "%Ts%ms %Tt %ST %{+Q}r"')
     cfg.write_text(text)
-    os.kill(int(edge_file(lab, "haproxy.pid").read_text().split()[0]), signal.SIGUSR2)
+    pidfile = edge_file(lab, "haproxy.pid")
+    old = pidfile.read_text().split()[0]
+    stats = edge_file(lab, "stats.sock")
+    # The edge's own reload (dataplane/haproxy.py): a new process takes the listeners over
+    argv = ["haproxy", "-D", "-f", str(cfg), "-p", str(pidfile), "-x", str(stats), "-sf", old]
+    subprocess.run(argv, check=True, start_new_session=True)
     time.sleep(2)
 
 

@@ -3,12 +3,14 @@ of a compute, so a guest holding many half-open requests must not starve other n
 the other guests of its own network; rate limits apply to both address families."""
 
 import json
-import socket
 import subprocess
+from pathlib import Path
 
 import pytest
 
+from ovnmeta.agent.dataplane import haproxy
 from ovnmeta.agent.settings import BOOT_BURST, RATE_LIMIT_DEFAULTS, SOURCE_CONN_RATE_WINDOW_S
+from ovnmeta.core import procfs
 from ovnmeta.lab import services
 from ovnmeta.lab.lab import Lab
 from ovnmeta.lab.proc import wait_until
@@ -74,21 +76,28 @@ def lab():
         yield lab
 
 
+def edge_dir(lab: Lab) -> Path:
+    return services.agent_dir(lab.dir, lab.topology().compute(1)) / "ovnmeta" / "edge"
+
+
+def edge_processes(lab: Lab, shard: str = "") -> list[int]:
+    """`shard`: "" for the main edge haproxy, "young-" for the young one (edge_shards.py):
+    the current process and any older one still finishing after a reload."""
+    return haproxy.running(str(edge_dir(lab) / f"{shard}haproxy.cfg"))
+
+
 def wait_edge_settled(lab: Lab) -> None:
     """New networks are merged from the young edge haproxy into the main one about a second
     after they are served (agent/dataplane/edge_shards.py). That merge is a reload, and across
-    a reload a source may hold its cap once per worker (docs/agent.md, Known limits): the caps
-    are measured once the networks are main's and no old worker is left."""
-    edge = services.agent_dir(lab.dir, lab.topology().compute(1)) / "ovnmeta" / "edge"
+    a reload a source may hold its cap once per process (docs/agent.md, Known limits): the
+    caps are measured once the networks are main's and no old process is left."""
 
     def settled() -> bool:
         try:
-            young = json.loads((edge / "young-networks.json").read_text())
-            proc = master_cli(lab, "show proc")
+            young = json.loads((edge_dir(lab) / "young-networks.json").read_text())
         except (OSError, ValueError):
             return False
-        old = proc.split("# old workers")[1].split("#")[0] if "# old workers" in proc else ""
-        return young == {} and not old.strip()
+        return young == {} and len(edge_processes(lab)) == 1
 
     wait_until("the edge's networks merged into its main haproxy", settled, timeout=60)
 
@@ -136,48 +145,19 @@ def test_idle_half_requests_from_one_guest_starve_no_one(lab):
     assert recovered
 
 
-def master_cli(lab: Lab, command: str, shard: str = "") -> str:
-    """`shard`: "" for the main edge haproxy, "young-" for the young one (edge_shards.py)."""
-    cmp = lab.topology().compute(1)
-    path = services.agent_dir(lab.dir, cmp) / "ovnmeta" / "edge" / f"{shard}master.sock"
-    with socket.socket(socket.AF_UNIX) as sock:
-        sock.settimeout(5)
-        sock.connect(str(path))
-        sock.sendall(command.encode() + b"\n")
-        sock.shutdown(socket.SHUT_WR)  # one command, then the master closes
-        chunks = []
-        while chunk := sock.recv(65536):
-            chunks.append(chunk)
-    return b"".join(chunks).decode()
-
-
-def edge_reloads(lab: Lab) -> int:
-    master = next(ln for ln in master_cli(lab, "show proc").splitlines() if " master " in ln)
-    return int(master.split()[2])
-
-
 def restart_agent_with_new_edge_config(lab: Lab) -> None:
     """Restart the agent and wait until the edge's new config is the only one accepting:
-    the agent reloads the edge, and the old worker, which shared the listeners, has left."""
-    cmp = lab.topology().compute(1)
-    before = edge_reloads(lab)
+    the agent reloads the edge, and the old process, which shared the listeners, has left."""
+    before = procfs.read_pid(edge_dir(lab) / "haproxy.pid")
     lab.stop_agent(1)
     lab.start_agent(1)
-    services.wait_agent_registered(lab.dir, lab.northbound(), cmp)
-
-    def old_workers(shard: str) -> str:
-        proc = master_cli(lab, "show proc", shard)
-        return proc.split("# old workers")[1].split("#")[0] if "# old workers" in proc else ""
+    services.wait_agent_registered(lab.dir, lab.northbound(), lab.topology().compute(1))
 
     def reloaded() -> bool:
         """The guests' networks are main's by now (merged once quiet); neither shard still
-        runs a worker with the old config."""
-        try:
-            return edge_reloads(lab) > before and not (
-                old_workers("").strip() or old_workers("young-").strip()
-            )
-        except OSError:  # the master re-executes itself on a reload
-            return False
+        runs a process with the old config."""
+        now = edge_processes(lab)
+        return now != [before] and len(now) == 1 and len(edge_processes(lab, "young-")) <= 1
 
     wait_until("the edge to run its new config alone", reloaded, timeout=60)
 

@@ -14,7 +14,15 @@ import os
 import signal
 import time
 
-from ovnmeta.agent.dataplane import apply, edge_placement, netns, observe, ovs, takeover
+from ovnmeta.agent.dataplane import (
+    apply,
+    edge_placement,
+    haproxy,
+    netns,
+    observe,
+    ovs,
+    takeover,
+)
 from ovnmeta.agent.reconcile import plan
 from ovnmeta.agent.settings import Settings
 from ovnmeta.core import names, procfs
@@ -37,6 +45,8 @@ def run(settings: Settings) -> int:
             break
         for pidfile in live:
             _stop(pidfile, settings.agent.state_path)
+    for pid in _edge_stragglers(settings):
+        _terminate(pid, "edge haproxy still finishing connections after a reload")
     switch = ovs.Ovs(settings.ovs)
     try:
         switch.connect()
@@ -94,6 +104,14 @@ def _edge_pidfiles(settings: Settings) -> list[str]:
     """Both edge shards' pid files (dataplane/edge_shards)."""
     d = settings.edge.state_dir
     return [os.path.join(d, edge_placement.pidfile_name(s)) for s in edge_placement.SHARDS]
+
+
+def _edge_stragglers(settings: Settings) -> list[int]:
+    """Older edge processes still serving the connections they had when a reload replaced
+    them (no pid file names them; they run the shard's config)."""
+    d = settings.edge.state_dir
+    configs = [os.path.join(d, edge_placement.config_name(s)) for s in edge_placement.SHARDS]
+    return [pid for cfg in configs for pid in haproxy.running(cfg)]
 
 
 def _stop_agent(status_file: str) -> None:

@@ -8,7 +8,7 @@ stop at the first failure, so a dead agent is not reported as "backend unreachab
 2. southbound  the agent's SB connection is up and this chassis is registered, as recorded by
                the agent: the check itself never talks to the SB (0 SB requests per run)
 3. ovsdb       the local OVS DB answers a JSON-RPC echo
-4. edge        the edge haproxy master is alive (not a zombie) and answers on its health socket
+4. edge        the main edge haproxy is alive (not a zombie) and answers on its health socket
 5. backend     a probe through the agent's UNIX socket, which calls the metadata backend's
                root `/`, gets a non-5xx answer (proxy.probe)
 

@@ -62,7 +62,7 @@ class Dataplane(Protocol):
 
     @property
     def edge_pid(self) -> int | None:
-        """The main shard's live master pid, None if a shard of the edge is not running."""
+        """The main shard's live haproxy pid, None if a shard of the edge is not running."""
 
 
 class SbLink(Protocol):

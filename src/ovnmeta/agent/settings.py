@@ -123,7 +123,7 @@ RATE_LIMIT_DEFAULTS = RateLimitSettings(
 @dataclass(frozen=True, slots=True)
 class EdgeSettings:
     haproxy_binary: str
-    state_dir: str  # config, pid file and master socket of the one haproxy
+    state_dir: str  # configs, pid files and stats sockets of the edge shards
     backend_socket: str  # the agent's metadata_proxy_socket
     user: str
     group: str

@@ -14,6 +14,7 @@ fails with "error setting rlimit type 6" on some VMs), `k8s-file` logs (no journ
     ctr.cleanup()                            # containers, volumes, the edges, the cgroups
 """
 
+import contextlib
 import json
 import os
 import re
@@ -66,17 +67,31 @@ def split_edpm(text: str) -> dict[str, str]:
 
 
 def remove_cgroups(name: str) -> list[str]:
-    """rmdir `name` at the root of every cgroup hierarchy (the edge's: edge-detach.sh);
-    returns what could not be removed."""
+    """rmdir `name` at the root of every cgroup hierarchy (the edge's: edge-detach.sh), after
+    stopping what is still in it: an edge haproxy that a reload replaced may still be finishing
+    its connections (no pid file names it). Returns what could not be removed."""
     left = []
     for root in sorted(Path("/sys/fs/cgroup").iterdir()):
         d = root / name
         if d.is_dir():
+            _stop_members(d)
             try:
                 d.rmdir()
             except OSError as exc:
                 left.append(f"{d}: {exc}")
     return left
+
+
+def _stop_members(cgroup: Path) -> None:
+    try:
+        members = [int(p) for p in (cgroup / "cgroup.procs").read_text().split()]
+    except (OSError, ValueError):
+        return
+    for pid in members:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    for pid in members:
+        wait_until(f"pid {pid} to exit", lambda p=pid: not alive(p), timeout=10)
 
 
 class ContainerCompute:

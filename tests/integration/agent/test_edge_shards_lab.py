@@ -5,13 +5,15 @@ import socket
 import subprocess
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 import pytest
 
 from ovnmeta.agent import config
-from ovnmeta.agent.dataplane import edge_shards, netns
+from ovnmeta.agent.dataplane import edge_shards, haproxy, netns
 from ovnmeta.agent.dataplane.haproxy_conf import Frontend
+from ovnmeta.core import procfs
 from ovnmeta.core.errors import EdgeError
 from ovnmeta.core.model import METADATA_IPV4, METADATA_PORT
 from tests.integration.agent import harness
@@ -99,3 +101,34 @@ def test_merge_moves_networks_to_main_while_connections_keep_succeeding(edge):
     assert failures == []
     assert all(connects(fe) for fe in fes)
     assert not edge.merge()  # nothing left to move
+
+
+def wait_alone(shard: haproxy.Edge) -> None:
+    """Until the shard runs one process: the one a reload replaced has left."""
+    deadline = time.monotonic() + 10
+    while shard.processes() != [shard.pid]:
+        assert time.monotonic() < deadline, (shard.processes(), shard.pid)
+        time.sleep(0.05)
+
+
+def test_a_reload_is_one_new_process_that_takes_the_listeners_over(edge):
+    one, two = frontend(1), frontend(2)
+    edge.apply([one])
+    first = edge.young.pid
+    wait_alone(edge.young)
+    edge.apply([one, two])
+    assert edge.young.pid != first and procfs.read_pid(edge.young.pid_path) == edge.young.pid
+    assert connects(one) and connects(two)
+    wait_alone(edge.young)  # no master, no worker left behind
+
+
+def test_a_reload_done_the_same_way_by_someone_else_is_followed(edge):
+    one = frontend(1)
+    edge.apply([one])
+    shard = edge.young
+    old = shard.pid
+    argv = ["haproxy", "-D", "-f", shard.config_path, "-p", shard.pid_path]
+    subprocess.run([*argv, "-x", shard.stats_socket, "-sf", str(old)], check=True)
+    wait_alone(shard)
+    assert shard.pid not in (None, old)  # not taken for a dead edge (no second process)
+    assert connects(one)

@@ -27,6 +27,12 @@ def pidfile_name(shard: str) -> str:
     return f"{shard}haproxy.pid"
 
 
+def config_name(shard: str) -> str:
+    """A shard's haproxy config in the edge state dir: every process of that shard, the
+    current one and an older one finishing its connections after a reload, runs `-f` it."""
+    return f"{shard}haproxy.cfg"
+
+
 # Merge young into main once it holds this many, even while it keeps changing: on a busy
 # host a reload's cost grows with its frontends well before 64 (bench/edge_bench.py).
 YOUNG_MAX = 16

@@ -38,7 +38,7 @@ class ShardedEdge:
 
     @property
     def pid(self) -> int | None:
-        """The main master's pid, None if either shard is down (the supervisor restarts it)."""
+        """The main shard's pid, None if either shard is down (the supervisor restarts it)."""
         if self.young.pid is None:
             return None
         return self.main.pid

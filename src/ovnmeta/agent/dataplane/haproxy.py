@@ -1,12 +1,14 @@
 """One edge haproxy (a shard of the edge, dataplane/edge_shards.py): start, adopt, reload.
 
-Master-worker mode, daemonised into its own session, so it outlives agent restarts and keeps
-guests served while the agent is away; on start the agent adopts it through the pid file under
-state_path. A config change is applied with SIGUSR2 to the master: new workers take the
-listening sockets over from the old ones, which finish their connections, so reloads refuse
-nothing. A reload is done once the master's CLI lists a new
-worker (it forks it after the listeners are bound): only then may another shard stop serving
-a network this one took over. A config the master refuses leaves the old workers serving.
+One haproxy process per shard, no master: daemonised into its own session, so it outlives
+agent restarts and keeps guests served while the agent is away; on start the agent adopts it
+through the pid file under state_path. A config change starts a new process on the new config
+that takes the listening sockets over from the running one through its stats socket (`-x`,
+`expose-fd listeners`) and, once it has bound every listener, tells it to finish its
+connections and leave (`-sf`): reloads refuse nothing. `haproxy -D` returns only after that,
+so a reload is done when the command returns: only then may another shard stop serving a
+network this one took over. A config haproxy refuses leaves the running process serving.
+A master process (`-W`) would do the same for ~13 MB more per shard (docs/agent.md).
 """
 
 from __future__ import annotations
@@ -14,14 +16,10 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import resource
-import signal
-import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 
 from ovnmeta.agent.dataplane import edge_placement, haproxy_conf
 from ovnmeta.agent.dataplane.haproxy_conf import Frontend
@@ -39,7 +37,9 @@ def fd_limit() -> int:
     return 1 << 20 if hard == resource.RLIM_INFINITY else hard
 
 
-RELOAD_TIMEOUT_S = 30  # a reload of 1,000 frontends takes 0.2-2 s on a busy 2-core host
+# A start or reload of 1,000 frontends takes 0.2-2 s on a busy 2-core host; past this the
+# new process is taken for hung (it is then killed, the running one keeps serving).
+START_TIMEOUT_S = 60
 
 
 class Edge:
@@ -59,23 +59,34 @@ class Edge:
         self._fd_limit = fd_limit()
         self._clamped = False
         d = settings.state_dir
-        self.config_path = os.path.join(d, f"{shard}haproxy.cfg")
+        self.config_path = os.path.join(d, edge_placement.config_name(shard))
         self.pid_path = os.path.join(d, edge_placement.pidfile_name(shard))
-        self.master_socket = os.path.join(d, f"{shard}master.sock")
+        self.stats_socket = os.path.join(d, f"{shard}stats.sock")  # haproxy_conf._global
         self.networks_path = os.path.join(d, f"{shard}networks.json")
         self._text: str | None = None
         self._pid: int | None = None
+        # While a reload runs, the process it replaces may leave before the new pid is known:
+        # the edge is not down meanwhile (the supervisor must not restart it).
+        self._reloading = False
         self.frontends: dict[NetworkId, Frontend] = {}  # what it serves (once apply returned)
 
     @property
     def pid(self) -> int | None:
-        if self._pid is not None and procfs.alive(self._pid):
+        if self._pid is not None and (self._reloading or procfs.alive(self._pid)):
             return self._pid
+        if self._pid is not None and (pid := self.read_pid()) is not None:
+            self._pid = pid  # reloaded by someone else, the same way (-p our pid file)
+            return pid
         return None
 
     def read_pid(self) -> int | None:
-        """The master pid if the pid file names a live haproxy running our config."""
+        """The pid if the pid file names a live haproxy running our config."""
         return procfs.owned_pid(self.pid_path, self.config_path)
+
+    def processes(self) -> list[int]:
+        """Every live haproxy on this shard's config: the current one and any older one
+        still finishing its connections after a reload (haproxy's hard-stop-after bounds it)."""
+        return running(self.config_path)
 
     def adopt(self) -> dict[NetworkId, Frontend]:
         """Take over a running edge from a previous agent; returns the frontends it serves
@@ -112,14 +123,14 @@ class Edge:
         self._log_limits(haproxy_conf.limits(frontends, self._s, self._fd_limit))
         os.makedirs(self._s.state_dir, exist_ok=True)
         started = time.monotonic()
-        if self.pid is None:
-            candidate = self.config_path + ".new"
-            _write(candidate, text)
-            self._check(candidate)
-            os.replace(candidate, self.config_path)
-            self._start()
+        old = self.pid
+        restart = old is None and self._pid is not None
+        self._spawn(text, old)
+        if old is None:
+            logger.info("edge haproxy (%s) started: pid %d", self.label, self._pid)
+            if restart:
+                self._on_restart()
         else:
-            self._reload(text)
             logger.info(
                 "edge haproxy (%s) %d reloaded: %d networks in %.0f ms",
                 self.label,
@@ -145,99 +156,50 @@ class Edge:
         self.frontends = {fe.network: fe for fe in frontends}
         return True
 
-    def _reload(self, text: str) -> None:
-        """SIGUSR2 with the new config in place, then wait for the master's verdict on its CLI:
-        a new worker (forked once the listeners are bound), or a failed reload, after which
-        the old workers go on serving the old config. No `haproxy -c` first: the master
-        checks the config as it re-executes itself, and a second parse on every change cost
-        about as much as the reload (50 ms idle, 100-400 ms on a busy host); `-c` runs only
-        for a refused config, for its reason."""
-        before = self._proc()
+    def _spawn(self, text: str, old: int | None) -> None:
+        """Start a haproxy on `text`; with `old` running, take its listeners over (-x) and
+        tell it to finish and leave (-sf) once every listener is bound. No `haproxy -c` first:
+        the new process checks the config as it starts, and a second parse on every change
+        cost about as much as the reload (50 ms idle, 100-400 ms on a busy host). A refused
+        config puts the running one's file back; that process never heard of the new one."""
         previous = self._text
         _write(self.config_path, text)
-        os.kill(self._pid, signal.SIGUSR2)  # type: ignore[arg-type]
-        deadline = time.monotonic() + RELOAD_TIMEOUT_S
-        while time.monotonic() < deadline:
-            now = _proc(self.master_socket)  # None while the master re-executes itself
-            if now is not None and now.reloads > before.reloads:
-                if now.workers - before.workers:
-                    return
-                if now.failed:
-                    self._refused(text, previous)
-            if self.pid is None:
-                raise EdgeError(f"edge haproxy ({self.label}): master died during a reload")
-            time.sleep(0.005)
-        raise EdgeError(
-            f"edge haproxy ({self.label}): no new worker {RELOAD_TIMEOUT_S} s after a reload"
-        )
+        pidfile = self.pid_path + ".new"  # haproxy truncates its pid file before it binds
+        if os.path.exists(pidfile):
+            os.unlink(pidfile)
+        argv = [self._s.haproxy_binary, "-D", "-f", self.config_path, "-p", pidfile]
+        if old is not None:
+            argv += ["-x", self.stats_socket, "-sf", str(old)]
+        self._reloading = old is not None
+        try:
+            proc = subprocess.run(
+                argv,
+                capture_output=True,
+                text=True,
+                check=False,
+                start_new_session=True,  # its own session: it outlives the agent
+                stdin=subprocess.DEVNULL,
+                timeout=START_TIMEOUT_S,
+            )
+            pid = procfs.read_pid(pidfile) if proc.returncode == 0 else None
+            if pid is None:
+                self._refused(text, previous, old, proc.stdout + proc.stderr)
+            os.replace(pidfile, self.pid_path)
+            self._pid = pid
+        except subprocess.TimeoutExpired as exc:
+            self._refused(text, previous, old, f"no answer in {exc.timeout:.0f} s")
+        finally:
+            self._reloading = False
 
-    def _proc(self) -> Proc:
-        """The master's state before a reload (it answers at once unless it is reloading)."""
-        deadline = time.monotonic() + RELOAD_TIMEOUT_S
-        while (proc := _proc(self.master_socket)) is None:
-            if time.monotonic() > deadline or self.pid is None:
-                raise EdgeError(f"edge haproxy ({self.label}): master CLI not answering")
-            time.sleep(0.01)
-        return proc
-
-    def _refused(self, text: str, previous: str | None) -> None:
-        """The master kept the old workers: put their config back and say why."""
-        if previous is not None:
+    def _refused(self, text: str, previous: str | None, old: int | None, output: str) -> None:
+        """The running process (if any) keeps serving: put its config back and say why."""
+        if old is not None and previous is not None:
             _write(self.config_path, previous)
         refused = self.config_path + ".refused"
         _write(refused, text)
-        self._check(refused)
-        raise EdgeError(f"edge haproxy ({self.label}): new config refused (see {refused})")
-
-    def _check(self, path: str) -> None:
-        proc = subprocess.run(
-            [self._s.haproxy_binary, "-c", "-q", "-f", path],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if proc.returncode != 0:
-            detail = " | ".join((proc.stdout + proc.stderr).strip().splitlines()[-3:])
-            raise EdgeError(f"edge haproxy: new config refused: {detail}")
-
-    def _start(self) -> None:
-        restart = self._pid is not None
-        for stale in (self.pid_path, self.master_socket):
-            if os.path.exists(stale):
-                os.unlink(stale)
-        argv = [
-            self._s.haproxy_binary,
-            "-W",
-            "-D",
-            "-f",
-            self.config_path,
-            "-p",
-            self.pid_path,
-            "-S",
-            f"{self.master_socket},mode,600",
-        ]
-        proc = subprocess.run(
-            argv,
-            capture_output=True,
-            text=True,
-            check=False,
-            start_new_session=True,  # its own session: it outlives the agent
-            stdin=subprocess.DEVNULL,
-        )
-        if proc.returncode != 0:
-            detail = " | ".join((proc.stdout + proc.stderr).strip().splitlines()[-3:])
-            raise EdgeError(f"edge haproxy: cannot start: {detail}")
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline:
-            pid = self.read_pid()
-            if pid is not None:
-                self._pid = pid
-                logger.info("edge haproxy (%s) started: master pid %d", self.label, pid)
-                if restart:
-                    self._on_restart()
-                return
-            time.sleep(0.01)
-        raise EdgeError(f"edge haproxy: started but no live pid in {self.pid_path}")
+        detail = " | ".join(output.strip().splitlines()[-3:])
+        what = "new config refused" if old is not None else "cannot start"
+        raise EdgeError(f"edge haproxy ({self.label}): {what} (see {refused}): {detail}")
 
     def _log_limits(self, lim: haproxy_conf.EdgeLimits) -> None:
         """Say once when the descriptor limit forces smaller per-network limits, and when
@@ -256,41 +218,12 @@ class Edge:
         self._clamped = lim.clamped
 
 
-@dataclass(frozen=True, slots=True)
-class Proc:
-    reloads: int  # of the master
-    failed: int  # failed reloads since the last good one
-    workers: frozenset[int]  # current (not old) worker pids
-
-
-def _proc(master_socket: str) -> Proc | None:
-    """The master CLI's `show proc`; None while it does not answer."""
-    try:
-        with socket.socket(socket.AF_UNIX) as sock:
-            sock.settimeout(2)
-            sock.connect(master_socket)
-            sock.sendall(b"show proc\n")
-            sock.shutdown(socket.SHUT_WR)
-            chunks = []
-            while chunk := sock.recv(65536):
-                chunks.append(chunk)
-    except OSError:
-        return None
-    return parse_proc(b"".join(chunks).decode(errors="replace"))
-
-
-def parse_proc(text: str) -> Proc | None:
-    """The master's reload counters and the pids under `# workers` (not `# old workers`)."""
-    master = re.search(r"^\d+\s+master\s+(\d+)\s+\[failed:\s*(\d+)\]", text, re.MULTILINE)
-    if master is None or "# workers" not in text:
-        return None
-    section = text.split("# workers", 1)[1].split("#", 1)[0]
-    workers = frozenset(
-        int(fields[0])
-        for line in section.splitlines()
-        if (fields := line.split()) and fields[0].isdigit() and fields[1:2] == ["worker"]
-    )
-    return Proc(int(master[1]), int(master[2]), workers)
+def running(config_path: str) -> list[int]:
+    """Live haproxy processes whose command line runs `config_path` (`-f <path> `)."""
+    marker = f" -f {config_path} "
+    return [
+        pid for pid in procfs.pids() if marker in procfs.cmdline(pid) + " " and procfs.alive(pid)
+    ]
 
 
 def _write(path: str, text: str) -> None:

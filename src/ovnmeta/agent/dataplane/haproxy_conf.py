@@ -39,7 +39,7 @@ GUEST_FORWARDED = "X-OVN-Guest-Forwarded"  # proxy.request.GUEST_FORWARDED
 HEALTH_MAXCONN = 16  # the health frontend: probes from `ovnmeta status`/healthcheck only
 HEADROOM = 16  # global connections beyond the sum of the frontends' limits
 # Descriptors haproxy needs besides two per connection (guest side, agent side) and one per
-# listener: pollers, thread pipes, stats/master/health sockets, log socket. haproxy 2.6
+# listener: pollers, thread pipes, stats/health sockets, log socket. haproxy 2.6
 # asked for 2 x maxconn + 28..41 here; this is an upper bound.
 FD_RESERVE = 64
 # Per-source entries of one network's tables; the oldest idle entry goes when it is full.
