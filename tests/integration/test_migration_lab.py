@@ -115,12 +115,13 @@ def start_ovnmeta(lab: Lab, up: UpstreamAgent) -> int:
 
 def start_release(lab: Lab, up: UpstreamAgent) -> subprocess.Popen:
     """`ovnmeta agent --release` on the same ini, before upstream starts (docs/migration.md,
-    the way back); returns once it waits for upstream (the listener's second name exists)."""
+    the way back); returns once it waits for upstream to bind the socket path."""
     argv = lab.compute_argv(1, [*OVNMETA, "agent", "--release", "--config-file", str(up.ini)])
     with open(up.state / "release.log", "w") as log:
         proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, text=True)
-    second = up.state / "metadata_proxy.ovnmeta"
-    wait_until("--release to wait for upstream", lambda: second.exists() or proc.poll(), 60)
+    log = up.state / "release.log"
+    waits = "waiting for upstream's agent to bind it"
+    wait_until("--release to wait for upstream", lambda: waits in log.read_text(), 60)
     return proc
 
 

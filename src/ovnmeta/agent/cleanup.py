@@ -8,11 +8,13 @@ config (found by pid file, checked by command line), unplug the metadata ports a
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 
 from ovnmeta.agent.dataplane import apply, handback, netns, observe, ovs
+from ovnmeta.agent.proxy import holder
 from ovnmeta.agent.reconcile import plan
 from ovnmeta.agent.settings import Settings
 from ovnmeta.core import names, procfs
@@ -35,6 +37,8 @@ def run(settings: Settings) -> int:
             break
         for pidfile in live:
             stop_pidfile(pidfile, settings.agent.state_path)
+    with contextlib.suppress(FileNotFoundError):  # the edge's name for the listener
+        os.unlink(holder.edge_alias(settings.proxy.metadata_proxy_socket))
     switch = ovs.Ovs(settings.ovs)
     try:
         switch.connect()

@@ -9,16 +9,19 @@ its per-network haproxies, which listen next to ovnmeta's edge (SO_REUSEPORT) an
 that path. A guest connection the kernel hands to one of them waits for upstream's start-up
 to end: 5-9 s measured on this lab, past a guest's 10 s timeout on a busier host. So:
 
-1. a second name for ovnmeta's listener (`<socket>.ovnmeta`, a hard link);
+1. the edge never connects by the path: it uses the listener's second name, `<socket>.ovnmeta`
+   (a hard link the socket holder makes when it binds, proxy/holder.py), so upstream taking
+   the path over does not reach it;
 2. wait for upstream's agent to bind the path (its inode changes); at once keep upstream's
-   socket under a second name (`<socket>.upstream`) and put ovnmeta's back on the path: the
-   edge and upstream's new haproxies are answered by ovnmeta meanwhile;
+   socket under a second name (`<socket>.upstream`) and put ovnmeta's back on the path:
+   upstream's new haproxies (started seconds after the bind) are answered by ovnmeta;
 3. wait until upstream answers on its socket and runs a haproxy for every network the edge
    serves; then upstream's socket goes back on the path (a rename: every new connection
-   reaches upstream from then on), and what is already queued on ovnmeta's drains;
+   reaches upstream from then on, the edge's too), and what is already queued on ovnmeta's
+   drains;
 4. the agent releases (SIGUSR1, agent/main.py): its edge soft-stops while its proxy still
    answers (dataplane/handback.py), it exits; then the socket holder stops and the second
-   names are removed. Namespaces, veths and ports stay for upstream.
+   name `<socket>.ovnmeta` is removed. Namespaces, veths and ports stay for upstream.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ import time
 
 from ovnmeta.agent import cleanup, healthcheck
 from ovnmeta.agent.dataplane import edge_placement, handback, takeover
-from ovnmeta.agent.proxy import probe
+from ovnmeta.agent.proxy import holder, probe
 from ovnmeta.agent.settings import Settings
 from ovnmeta.core import procfs
 
@@ -47,7 +50,7 @@ UPSTREAM_PROBE_S = 30.0  # one probe waits this long in upstream's backlog, then
 PROBE_NETWORK = "00000000-0000-0000-0000-000000000000"  # no network served: any will do
 PROBE_IP = "0.0.0.0"  # no port has it: upstream answers 404
 AGENT_DRAIN_S = 15.0  # the agent's drain of its workers (main.DRAIN_TIMEOUT_S) and its exit
-OVNMETA_SUFFIX, UPSTREAM_SUFFIX = ".ovnmeta", ".upstream"
+UPSTREAM_SUFFIX = ".upstream"
 
 
 def release(settings: Settings) -> int:
@@ -60,25 +63,24 @@ def release(settings: Settings) -> int:
             path,
         )
         return 1
-    ours, theirs = path + OVNMETA_SUFFIX, path + UPSTREAM_SUFFIX
-    _link(path, ours)
-    try:
-        if not _swap_when_upstream_binds(path, ours, theirs):
-            return 1
-        if not _wait_upstream_ready(settings, theirs):
-            return 1
-        os.replace(theirs, path)
-        logger.info("%s: upstream's socket back on the path", path)
-        time.sleep(DRAIN_S)
-        _release_agent(settings, agent)
-        handback.soft_stop_edge(settings.edge)  # what the agent did not stop (none, normally)
-        base = os.path.join(settings.agent.state_path, "ovnmeta")
-        cleanup.stop_pidfile(os.path.join(base, "listener.pid"), settings.agent.state_path)
-        logger.info("released: upstream's agent serves this chassis")
-        return 0
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(ours)
+    ours, theirs = holder.edge_alias(path), path + UPSTREAM_SUFFIX
+    if _inode(ours) != _inode(path):  # the edge's name for the listener (proxy.holder)
+        _link(path, ours)
+    if not _swap_when_upstream_binds(path, ours, theirs):
+        return 1
+    if not _wait_upstream_ready(settings, theirs):
+        return 1
+    os.replace(theirs, path)
+    logger.info("%s: upstream's socket back on the path", path)
+    time.sleep(DRAIN_S)
+    _release_agent(settings, agent)
+    handback.soft_stop_edge(settings.edge)  # what the agent did not stop (none, normally)
+    base = os.path.join(settings.agent.state_path, "ovnmeta")
+    cleanup.stop_pidfile(os.path.join(base, "listener.pid"), settings.agent.state_path)
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(ours)
+    logger.info("released: upstream's agent serves this chassis")
+    return 0
 
 
 def _ovnmeta_answers(path: str) -> bool:

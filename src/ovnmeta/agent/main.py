@@ -12,7 +12,8 @@ Until the socket is up, the edge retries its connections, so guests wait instead
 Shutdown: the first SIGTERM/SIGINT drains the workers and leaves namespaces, ports and the edge
 running; a second signal exits at once. SIGUSR1 (sent by `ovnmeta agent --release`, the way back
 to upstream's agent) is a release: the workers drain, the edge is soft-stopped while the proxy
-still answers what it holds (dataplane/handback.py), then the agent stops as on SIGTERM.
+still answers what it holds (dataplane/handback.py), then the agent stops as on SIGTERM, with
+exit status EXIT_RELEASED.
 """
 
 from __future__ import annotations
@@ -40,6 +41,9 @@ from ovnmeta.core.model import Identity
 
 logger = logging.getLogger(__name__)
 DRAIN_TIMEOUT_S = 10.0
+# The exit status after a release: the unit's RestartPreventExitStatus= and SuccessExitStatus=
+# (deploy/systemd/ovnmeta-agent.service) keep systemd from starting the agent again.
+EXIT_RELEASED = 3
 REAL_TIME = Clock()
 
 
@@ -133,7 +137,7 @@ class Agent:
                 await self._stop.wait()
             finally:
                 await self.shutdown()
-        return 0
+        return EXIT_RELEASED if self._release else 0
 
     def handle_signal(self, sig: signal.Signals) -> None:
         self._signals += 1

@@ -4,6 +4,7 @@ import asyncio
 import json
 import signal
 
+from ovnmeta.agent.main import EXIT_RELEASED
 from ovnmeta.agent.sb import changes
 
 from .factories import DP_A, DP_B, NET_A, NET_B, datapath, meta, vif
@@ -145,7 +146,7 @@ def test_release_soft_stops_the_edge_before_the_proxy_stops(tmp_path):
         assert "edge release" not in rig.journal, "the running reconcile drains first"
         rig.host.apply_gate.set()
         await rig.time.until(rig.task.done, "the agent ends")
-        assert rig.task.result() == 0
+        assert rig.task.result() == EXIT_RELEASED  # systemd: no restart
         j = rig.journal
         assert f"create ovnmeta-{NET_B}" in j
         assert first(j, "edge release") < first(j, "proxy down") < first(j, "sb close")
