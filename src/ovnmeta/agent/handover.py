@@ -65,7 +65,7 @@ def release(settings: Settings) -> int:
         return 1
     ours, theirs = holder.edge_alias(path), path + UPSTREAM_SUFFIX
     if _inode(ours) != _inode(path):  # the edge's name for the listener (proxy.holder)
-        _link(path, ours)
+        holder.alias(path, ours)
     if not _swap_when_upstream_binds(path, ours, theirs):
         return 1
     if not _wait_upstream_ready(settings, theirs):
@@ -89,12 +89,6 @@ def _ovnmeta_answers(path: str) -> bool:
     return body.startswith("metadata backend")
 
 
-def _link(path: str, name: str) -> None:
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(name)
-    os.link(path, name)
-
-
 def _inode(path: str) -> int | None:
     try:
         return os.stat(path).st_ino
@@ -112,9 +106,8 @@ def _swap_when_upstream_binds(path: str, ours: str, theirs: str) -> bool:
             logger.error("%s: upstream's agent did not bind it; ovnmeta goes on serving", path)
             return False
         time.sleep(POLL_S)
-    _link(path, theirs)
-    _link(ours, path + ".tmp")
-    os.replace(path + ".tmp", path)
+    holder.alias(path, theirs)
+    holder.alias(ours, path)
     logger.info("%s: upstream bound it (inode %d); ovnmeta's listener back on it", path, now)
     return True
 

@@ -36,13 +36,13 @@ def edge_alias(path: str) -> str:
     return path + EDGE_ALIAS_SUFFIX
 
 
-def _alias(target: str, alias: str) -> None:
-    """`alias` names the same socket as `target` (atomically: a hard link, then a rename)."""
-    tmp = f"{alias}.{os.getpid()}.new"
+def alias(target: str, name: str) -> None:
+    """`name` names the same socket as `target` (atomically: a hard link, then a rename)."""
+    tmp = f"{name}.{os.getpid()}.new"
     with contextlib.suppress(FileNotFoundError):
         os.unlink(tmp)
     os.link(target, tmp)
-    os.replace(tmp, alias)
+    os.replace(tmp, name)
 
 
 def fetch(control: str, timeout_s: float = 0.5) -> socket.socket | None:
@@ -71,7 +71,7 @@ def serve(path: str, control: str, backlog: int, mode: int | None, pidfile: str)
     if mode is not None:
         os.chmod(fresh, mode)
     listener.listen(backlog)
-    _alias(fresh, edge_alias(path))
+    alias(fresh, edge_alias(path))
     os.replace(fresh, path)
     ctl = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     with contextlib.suppress(FileNotFoundError):
@@ -119,7 +119,7 @@ def ensure(
     sock = fetch(control)
     if sock is not None:
         if not os.path.exists(edge_alias(path)):  # a holder older than the alias
-            _alias(path, edge_alias(path))
+            alias(path, edge_alias(path))
         return sock
     os.makedirs(os.path.dirname(control), exist_ok=True)
     subprocess.Popen(
