@@ -12,7 +12,7 @@ import os
 import socket
 from collections.abc import Callable
 
-from ovnmeta.agent.dataplane import apply, edge_shards, netns, observe, ovs, takeover
+from ovnmeta.agent.dataplane import apply, edge_shards, handback, netns, observe, ovs, takeover
 from ovnmeta.agent.dataplane.haproxy_conf import Frontend
 from ovnmeta.agent.proxy import holder
 from ovnmeta.agent.proxy.server import ProxyServer
@@ -38,6 +38,7 @@ class HostDataplane:
     ) -> None:
         self._ovs = ovs.Ovs(ovs_settings)
         self._edge = edge_shards.ShardedEdge(edge_settings, on_edge_restart)
+        self._edge_settings = edge_settings
         self._upstream_pids = edge_settings.upstream_pids
         self.host_ipv6 = netns.host_ipv6_enabled()
 
@@ -83,6 +84,9 @@ class HostDataplane:
     async def maintain_edge(self) -> None:
         if self._edge.merge_due():
             await asyncio.to_thread(self._edge.merge)
+
+    async def release_edge(self) -> None:
+        await asyncio.to_thread(handback.soft_stop_edge, self._edge_settings)
 
     @property
     def edge_pid(self) -> int | None:

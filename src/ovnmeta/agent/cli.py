@@ -52,9 +52,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     agent.add_argument(
         "--release",
         action="store_true",
-        help="do not run: hand the chassis back to upstream's agent (docs/migration.md): stop "
-        "the agent, soft-stop the edge once upstream's haproxies listen, stop the holder; "
-        "namespaces, veths and ports stay for upstream to adopt",
+        help="do not run: hand the chassis back to upstream's agent (docs/migration.md); run "
+        "it first, then start upstream's agent: ovnmeta answers for upstream until upstream "
+        "answers and runs its haproxies, then the edge soft-stops and the agent and the "
+        "holder stop; namespaces, veths and ports stay for upstream to adopt",
     )
     agent.set_defaults(func=run_agent)
 
@@ -84,10 +85,10 @@ def run_agent(args: argparse.Namespace) -> int:
         logs.setup(settings.agent.debug, None, None, False)
         return cleanup.run(settings)
     if args.release:
-        from ovnmeta.agent import cleanup
+        from ovnmeta.agent import handover
 
         logs.setup(settings.agent.debug, None, None, False)
-        return cleanup.release(settings)
+        return handover.release(settings)
     a = settings.agent
     logs.setup(a.debug, a.log_file, a.log_dir, a.use_syslog)
     from ovnmeta.agent import main as agent_main  # heavy imports only when it really runs

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from oslo_config import cfg
 
 from ovnmeta.agent.options import DEFAULT_CONFIG_DIRS, new_conf
+from ovnmeta.agent.proxy import holder
 from ovnmeta.agent.settings import (
     NEUTRON_METADATA_AGENT,
     NEUTRON_OVN_AGENT,
@@ -160,7 +161,7 @@ def _build(conf: cfg.ConfigOpts) -> Settings:
         haproxy_binary=om.haproxy_binary,
         state_dir=os.path.join(state_path, "ovnmeta", "edge"),
         upstream_pids=check_path("external_pids", conf.external_pids),
-        backend_socket=proxy.metadata_proxy_socket,
+        backend_socket=holder.edge_alias(proxy.metadata_proxy_socket),
         user=conf.metadata_proxy_user or "",
         group=conf.metadata_proxy_group or "",
         debug=conf.debug,

@@ -10,7 +10,10 @@ down, every local network reconciled, in parallel) -> Chassis_Private registrati
 Until the socket is up, the edge retries its connections, so guests wait instead of failing.
 
 Shutdown: the first SIGTERM/SIGINT drains the workers and leaves namespaces, ports and the edge
-running; a second signal exits at once.
+running; a second signal exits at once. SIGUSR1 (sent by `ovnmeta agent --release`, the way back
+to upstream's agent) is a release: the workers drain, the edge is soft-stopped while the proxy
+still answers what it holds (dataplane/handback.py), then the agent stops as on SIGTERM, with
+exit status EXIT_RELEASED.
 """
 
 from __future__ import annotations
@@ -38,6 +41,9 @@ from ovnmeta.core.model import Identity
 
 logger = logging.getLogger(__name__)
 DRAIN_TIMEOUT_S = 10.0
+# The exit status after a release: the unit's RestartPreventExitStatus= and SuccessExitStatus=
+# (deploy/systemd/ovnmeta-agent.service) keep systemd from starting the agent again.
+EXIT_RELEASED = 3
 REAL_TIME = Clock()
 
 
@@ -87,6 +93,7 @@ class Agent:
         self._clock = clock
         self._stop = asyncio.Event()
         self._signals = 0
+        self._release = False
         self._proxy_started = False
         self.tasks = Tasks()
         self.status_file = status.Keeper(settings.agent.status_file, self.status, clock.sleep)
@@ -130,7 +137,7 @@ class Agent:
                 await self._stop.wait()
             finally:
                 await self.shutdown()
-        return 0
+        return EXIT_RELEASED if self._release else 0
 
     def handle_signal(self, sig: signal.Signals) -> None:
         self._signals += 1
@@ -138,7 +145,11 @@ class Agent:
             logger.warning("second %s: exiting now", sig.name)
             self._force_exit(128 + sig)
             return
-        logger.info("%s received", sig.name)
+        self._release = sig == signal.SIGUSR1
+        if self._release:
+            logger.info("%s received: releasing the chassis (edge first, then the proxy)", sig.name)
+        else:
+            logger.info("%s received", sig.name)
         self._stop.set()
 
     async def startup(self) -> None:
@@ -171,11 +182,25 @@ class Agent:
         self.tasks.spawn(self.reconciler.maintain_edge(), name="edge-upkeep")
 
     async def shutdown(self) -> None:
-        logger.info("stopping: draining workers; namespaces and the edge stay up")
-        if self._proxy_started:
+        """On a release the proxy stops last, after the edge (dataplane/handback.py): every
+        request the edge accepted is answered, what is queued on its listeners moves to
+        upstream's haproxies. Before the edge stops nothing may touch it any more: reconciles
+        drained, supervision and SB changes stopped (no restart, no reload)."""
+        if self._release:
+            logger.info("releasing: draining workers, then the edge soft-stops; namespaces stay")
+        else:
+            logger.info("stopping: draining workers; namespaces and the edge stay up")
+        if self._proxy_started and not self._release:
             await self._proxy.stop()
         await self.reconciler.scheduler.stop(DRAIN_TIMEOUT_S)
         await self.tasks.cancel()
+        if self._release:
+            try:
+                await self._dp.release_edge()
+            except OSError as exc:
+                logger.error("edge: soft stop failed: %s", exc)
+            if self._proxy_started:
+                await self._proxy.stop()
         await self.sb.close()
         await self._dp.close()
         await self.status_file.write_final()
@@ -267,11 +292,11 @@ class Agent:
 
 @contextlib.contextmanager
 def _captured_signals(handler: Callable[[signal.Signals], None]) -> Iterator[None]:
-    """SIGTERM and SIGINT go to `handler` while the agent runs, the previous handlers come
-    back afterwards (uvicorn's capture_signals; unlike uvicorn, the signal is not re-raised:
-    a drained stop is a clean exit, status 0)."""
+    """SIGTERM, SIGINT and SIGUSR1 (a release) go to `handler` while the agent runs, the
+    previous handlers come back afterwards (uvicorn's capture_signals; unlike uvicorn, the
+    signal is not re-raised: a drained stop is a clean exit, status 0)."""
     loop = asyncio.get_running_loop()
-    sigs = (signal.SIGTERM, signal.SIGINT)
+    sigs = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1)
     for sig in sigs:
         loop.add_signal_handler(sig, handler, sig)
     try:

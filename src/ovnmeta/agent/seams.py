@@ -60,6 +60,10 @@ class Dataplane(Protocol):
     async def maintain_edge(self) -> None:
         """Background upkeep (merging the young shard into the main one); raises EdgeError."""
 
+    async def release_edge(self) -> None:
+        """Soft-stop every shard (the way back to upstream, dataplane/handback.py); returns
+        once they exited."""
+
     @property
     def edge_pid(self) -> int | None:
         """The main shard's live haproxy pid, None if a shard of the edge is not running."""

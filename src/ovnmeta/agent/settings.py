@@ -124,7 +124,7 @@ RATE_LIMIT_DEFAULTS = RateLimitSettings(
 class EdgeSettings:
     haproxy_binary: str
     state_dir: str  # configs, pid files and stats sockets of the edge shards
-    backend_socket: str  # the agent's metadata_proxy_socket
+    backend_socket: str  # the second name of the agent's metadata_proxy_socket (proxy.holder)
     user: str
     group: str
     debug: bool

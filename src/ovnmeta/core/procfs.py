@@ -40,9 +40,9 @@ def cmdline(pid: int) -> str:
         return ""
 
 
-# While a process execs (nsenter -> the agent, haproxy's master re-executing itself on a
-# reload), its command line reads empty for a moment. Seen in about half of the nsenter
-# starts polled here; taken for "gone", it once made a lab test wait for an agent that ran.
+# While a process execs (nsenter -> the agent), its command line reads empty for a moment.
+# Seen in about half of the nsenter starts polled here; taken for "gone", it once made a lab
+# test wait for an agent that ran.
 EXEC_WINDOW_S = 0.5
 EXEC_POLL_S = 0.005
 

@@ -239,6 +239,10 @@ class FakeHost:
     async def maintain_edge(self) -> None:
         self.maintained += 1
 
+    async def release_edge(self) -> None:
+        self.journal.append("edge release")
+        self.edge_pid = None
+
     def serves(self, net: NetworkId) -> bool:
         return any(fe.network == net for fe in self.served)
 

@@ -4,6 +4,7 @@ import asyncio
 import json
 import signal
 
+from ovnmeta.agent.main import EXIT_RELEASED
 from ovnmeta.agent.sb import changes
 
 from .factories import DP_A, DP_B, NET_A, NET_B, datapath, meta, vif
@@ -124,6 +125,34 @@ def test_shutdown_drains_workers_and_leaves_the_data_plane_up(tmp_path):
         assert not [line for line in j if line.startswith("delete")]
         assert NS_A in rig.host.namespaces and rig.host.serves(NET_A)
         assert rig.host.edge_pid is not None and rig.exits == []
+
+    run(go())
+
+
+def test_release_soft_stops_the_edge_before_the_proxy_stops(tmp_path):
+    """SIGUSR1 (`ovnmeta agent --release`): the workers drain, then the edge stops while the
+    proxy still answers what it accepted (docs/migration.md); namespaces stay."""
+
+    async def go():
+        rig = Rig(tmp_path)
+        await rig.start(snapshot(network(NET_A, DP_A)))
+        await rig.ready()
+        rig.host.apply_gate = asyncio.Event()
+        for change in (datapath(DP_B, NET_B), meta("mp-b", DP_B, NET_B), vif("vm9", DP_B)):
+            rig.sb.send(change)
+        await settle()
+        rig.agent.handle_signal(signal.SIGUSR1)
+        await settle()
+        assert "edge release" not in rig.journal, "the running reconcile drains first"
+        rig.host.apply_gate.set()
+        await rig.time.until(rig.task.done, "the agent ends")
+        assert rig.task.result() == EXIT_RELEASED  # systemd: no restart
+        j = rig.journal
+        assert f"create ovnmeta-{NET_B}" in j
+        assert first(j, "edge release") < first(j, "proxy down") < first(j, "sb close")
+        assert j.count("edge release") == 1 and rig.host.edge_pid is None
+        assert not [line for line in j if line.startswith("delete")]
+        assert NS_A in rig.host.namespaces and rig.exits == []
 
     run(go())
 

@@ -8,6 +8,8 @@ import sys
 
 import pytest
 
+from ovnmeta.agent.main import EXIT_RELEASED
+
 ROOT = pathlib.Path(__file__).resolve().parents[3]
 SYSTEMD = ROOT / "deploy" / "systemd"
 CONTAINER = ROOT / "deploy" / "container"
@@ -51,6 +53,8 @@ def test_agent_unit_keeps_the_edge_and_is_not_stopped_by_ovn_controller():
     d = directives(SYSTEMD / "ovnmeta-agent.service")
     assert d["KillMode"] == ["process"]
     assert d["Restart"] == ["always"]
+    # ...but not after `ovnmeta agent --release` (agent/main.py EXIT_RELEASED)
+    assert d["RestartPreventExitStatus"] == d["SuccessExitStatus"] == [str(EXIT_RELEASED)]
     after = " ".join(d["After"]).split()
     wants = " ".join(d["Wants"]).split()
     for unit in ("ovn-controller.service", "openvswitch-switch.service"):

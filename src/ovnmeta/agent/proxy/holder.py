@@ -25,6 +25,25 @@ import socket
 import sys
 import time
 
+EDGE_ALIAS_SUFFIX = ".ovnmeta"
+
+
+def edge_alias(path: str) -> str:
+    """The listener's second name, the one the edge connects to (`<socket>.ovnmeta`): the
+    socket path itself may be taken over by upstream's agent on the way back
+    (docs/migration.md), and an edge connecting to upstream's socket before upstream answers
+    would wait for it. A hard link in the same directory, so always on the same filesystem."""
+    return path + EDGE_ALIAS_SUFFIX
+
+
+def alias(target: str, name: str) -> None:
+    """`name` names the same socket as `target` (atomically: a hard link, then a rename)."""
+    tmp = f"{name}.{os.getpid()}.new"
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(tmp)
+    os.link(target, tmp)
+    os.replace(tmp, name)
+
 
 def fetch(control: str, timeout_s: float = 0.5) -> socket.socket | None:
     """The listening socket from a running holder, or None if there is none."""
@@ -52,6 +71,7 @@ def serve(path: str, control: str, backlog: int, mode: int | None, pidfile: str)
     if mode is not None:
         os.chmod(fresh, mode)
     listener.listen(backlog)
+    alias(fresh, edge_alias(path))
     os.replace(fresh, path)
     ctl = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     with contextlib.suppress(FileNotFoundError):
@@ -98,6 +118,8 @@ def ensure(
 
     sock = fetch(control)
     if sock is not None:
+        if not os.path.exists(edge_alias(path)):  # a holder older than the alias
+            alias(path, edge_alias(path))
         return sock
     os.makedirs(os.path.dirname(control), exist_ok=True)
     subprocess.Popen(

@@ -50,7 +50,7 @@ def test_one_frontend_per_network_sharing_one_backend(tmp_path):
     )
     assert text.count("frontend net_") == 2
     assert text.count("\nbackend agent\n") == 1
-    assert f"server agent unix@{tmp_path}/metadata_proxy" in text
+    assert f"server agent unix@{tmp_path}/metadata_proxy.ovnmeta\n" in text  # proxy.holder
     assert f"bind 169.254.169.254:80 namespace ovnmeta-{NET}\n" in text
     assert f"bind ipv6@fe80::a9fe:a9fe:80 namespace ovnmeta-{NET2} interface tap0b1c2d3e-41" in text
     assert text.count("bind ipv6@") == 1

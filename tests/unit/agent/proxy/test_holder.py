@@ -29,6 +29,27 @@ def test_listener_survives_agents_and_queues_connections(tmp_path):
             os.kill(int(f.read()), signal.SIGTERM)
 
 
+def test_the_edge_name_stays_on_the_listener_when_the_path_is_taken_over(tmp_path):
+    """Upstream's agent unlinks and binds the path at its start (docs/migration.md): the
+    edge connects by `<socket>.ovnmeta` and still reaches the holder's listener."""
+    path, control, pidfile = (str(tmp_path / n) for n in ("sock", "ctl", "pid"))
+    sock = holder.ensure(path, control, 16, None, pidfile)
+    try:
+        os.unlink(path)
+        other = socket.socket(socket.AF_UNIX)
+        other.bind(path)  # another agent's socket, not accepting
+        client = socket.socket(socket.AF_UNIX)
+        client.connect(holder.edge_alias(path))
+        client.sendall(b"ping")
+        conn, _ = sock.accept()
+        assert conn.recv(4) == b"ping"
+        for s in (conn, client, other, sock):
+            s.close()
+    finally:
+        with open(pidfile) as f:
+            os.kill(int(f.read()), signal.SIGTERM)
+
+
 def test_fetch_without_holder_is_none(tmp_path):
     assert holder.fetch(str(tmp_path / "nothing")) is None
 
