@@ -121,7 +121,8 @@ def start_release(lab: Lab, up: UpstreamAgent) -> subprocess.Popen:
         proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, text=True)
     log = up.state / "release.log"
     waits = "waiting for upstream's agent to bind it"
-    wait_until("--release to wait for upstream", lambda: waits in log.read_text(), 60)
+    wait_until("--release to wait", lambda: waits in log.read_text() or proc.poll() is not None, 60)
+    assert proc.poll() is None, log.read_text()
     return proc
 
 

@@ -3,7 +3,7 @@ that upstream's per-network haproxies, already listening next to it, take every 
 connection, and none is lost on the way.
 
 Why the agent itself does this before its proxy stops (`ovnmeta agent --release` asks it to,
-agent/cleanup.py): a request the edge accepted is forwarded to the agent's socket. Were the
+agent/handover.py): a request the edge accepted is forwarded to the agent's socket. Were the
 agent gone first, a guest connection the kernel handed to the edge in that moment would wait
 in the socket's backlog with nobody to answer, until the guest gives up (measured: one request
 per migration, 60 ms after the agent stopped, waited out its 10 s timeout). So, in order:
