@@ -101,6 +101,9 @@ class ProxyServer:
             request_factory=make_request,
             access_log=None,
             logger=self._guest.parser_logger(),
+            # SO_KEEPALIVE means nothing on a UNIX socket; aiohttp would set it on every
+            # connection the edge opens (one per guest request).
+            tcp_keepalive=False,
         )
         self._runner = web.ServerRunner(server, handle_signals=False)
         await self._runner.setup()
