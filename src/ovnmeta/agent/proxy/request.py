@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import ipaddress
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ovnmeta.agent.proxy import reply
 from ovnmeta.core.model import NetworkId
@@ -26,6 +26,12 @@ GUEST_FORWARDED = "X-OVN-Guest-Forwarded"
 class Guest:
     network: NetworkId
     address: ipaddress.IPv4Address | ipaddress.IPv6Address
+    # str(address), made once: the slots, the forward and the log keys all want the text,
+    # and ipaddress formats it anew on every str() (three times a request before).
+    ip: str = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "ip", str(self.address))
 
 
 def parse(
