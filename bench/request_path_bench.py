@@ -39,6 +39,7 @@ from agent_bench import (
 )
 from benchkit import Table, agent_processes, cpu_seconds, in_ns, lab_prefix, rss_mb
 
+from ovnmeta.agent.dataplane.edge_placement import SHARDS
 from ovnmeta.core import procfs
 from ovnmeta.core.errors import LabError
 from ovnmeta.lab import services
@@ -77,8 +78,9 @@ def start_variant(lab: Lab, src: str | None) -> None:
     wait_until("the agent to serve", serving, 60, 0.1)
     time.sleep(1)  # the edge reload (if any) happens on the first full sync
 
-    def one_worker() -> bool:
-        return sum("haproxy" in procfs.cmdline(p) for p in agent_processes(lab)) <= 2
+    def one_worker() -> bool:  # a master and a worker per edge shard
+        haproxies = sum("haproxy" in procfs.cmdline(p) for p in agent_processes(lab))
+        return haproxies <= 2 * len(SHARDS)
 
     try:
         wait_until("the old edge worker to leave", one_worker, 30, 0.2)

@@ -16,6 +16,7 @@ class Metrics:
         self.requests = Counter(
             "ovnmeta_requests", "Metadata requests answered, by status code", ["code"], registry=r
         )
+        self._by_code: dict[int, Counter] = {}
         self.latency = Histogram(
             "ovnmeta_request_seconds",
             "Time to answer a metadata request",
@@ -46,7 +47,10 @@ class Metrics:
         )
 
     def observe_request(self, status: int, seconds: float) -> None:
-        self.requests.labels(code=str(status)).inc()
+        counter = self._by_code.get(status)
+        if counter is None:  # labels() formats and looks up under a lock: once per code
+            counter = self._by_code[status] = self.requests.labels(code=str(status))
+        counter.inc()
         self.latency.observe(seconds)
 
     def serve(self, host: str, port: int) -> None:

@@ -126,7 +126,12 @@ _OVNMETA_OPTS = [
         help="seconds to receive a complete request head; the edge uses the smaller of this "
         "and [metadata_haproxy] timeout_http_request",
     ),
-    cfg.IntOpt("edge_nbthread", default=2, help="haproxy threads (one process for all networks)"),
+    cfg.IntOpt(
+        "edge_nbthread",
+        default=1,
+        help="haproxy threads (one process for all networks); 1 keeps the edge's connections "
+        "to the agent alive, more close each after its request",
+    ),
     cfg.IntOpt(
         "edge_retries",
         default=10,

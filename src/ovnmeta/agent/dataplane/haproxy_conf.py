@@ -92,10 +92,21 @@ def render(
         lines += _frontend(fe, settings, lim)
     lines += [
         "backend agent",
+        *(["    http-reuse always"] if keeps_alive(settings) else []),
         f"    server agent unix@{settings.backend_socket}",
         "",
     ]
     return "\n".join(lines)
+
+
+def keeps_alive(s: EdgeSettings) -> bool:
+    """Connections to the agent's socket are kept and shared by every guest request (each
+    guest request comes on a new connection, so only `http-reuse always` reuses them), with a
+    single-threaded edge only: with two threads the idle connection a request found often
+    belonged to the other thread, and the sequential path got slower than closing each one
+    (docs/agent.md "Performance: the request path"). A connection the agent closes under a
+    request (its restart, its idle timeout) is retried by `retry-on`, as a refused connect is."""
+    return s.nbthread == 1
 
 
 def _global(s: EdgeSettings, lim: EdgeLimits, shard: str) -> list[str]:
@@ -126,7 +137,7 @@ def _defaults(s: EdgeSettings) -> list[str]:
         "    mode http",
         "    option httplog",
         "    option dontlognull",
-        "    option http-server-close",
+        *([] if keeps_alive(s) else ["    option http-server-close"]),
         # A UNIX connect fails at once while the agent restarts; every retry waits
         # min(timeout connect, 1 s), so a request waits up to `retries` seconds, then proceeds.
         f"    retries {s.retries}",

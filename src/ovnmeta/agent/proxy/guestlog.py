@@ -23,7 +23,7 @@ class GuestLog:
     def warn(
         self, guest: request.Guest, kind: str, msg: str, *args: object, level: int = logging.WARNING
     ) -> None:
-        key: Hashable = (kind, guest.network, str(guest.address))
+        key: Hashable = (kind, guest.network, guest.ip)
         suppressed = self._limiter.check(key, time.monotonic())
         if suppressed is None:
             return

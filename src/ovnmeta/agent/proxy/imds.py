@@ -118,7 +118,7 @@ def gate(
 
 
 def binding(found: Found, guest: Guest) -> tokens.Binding:
-    return tokens.Binding(found.instance_id, guest.network, str(guest.address))
+    return tokens.Binding(found.instance_id, guest.network, guest.ip)
 
 
 def token_reply(token: str, ttl_s: int) -> reply.Reply:

@@ -49,7 +49,7 @@ def find(index: PortIndex, guest: Guest) -> Outcome:
             return NotFound(f"{address} is link-local but not EUI-64")
         ports = index.ports_by_mac(guest.network, mac)
     else:
-        ports = index.ports_by_ip(guest.network, str(address))
+        ports = index.ports_by_ip(guest.network, guest.ip)
     if not ports:
         return NotFound(f"no port with {address} on network {guest.network}")
     if len(ports) > 1:

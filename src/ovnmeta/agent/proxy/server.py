@@ -101,6 +101,9 @@ class ProxyServer:
             request_factory=make_request,
             access_log=None,
             logger=self._guest.parser_logger(),
+            # SO_KEEPALIVE means nothing on a UNIX socket; aiohttp would set it on every
+            # connection the edge opens (one per guest request).
+            tcp_keepalive=False,
         )
         self._runner = web.ServerRunner(server, handle_signals=False)
         await self._runner.setup()
@@ -216,7 +219,7 @@ class ProxyServer:
         body = await http.read()  # bounded by client_max_size; read before taking a slot
         upstream = forward.build(
             outcome,
-            str(guest.address),
+            guest.ip,
             http.method,
             path_qs,
             body,
@@ -233,7 +236,7 @@ class ProxyServer:
     async def _slot(self, guest: request.Guest) -> AsyncIterator[reply.Reply | None]:
         """Hold one of the Nova slots for the block (yields None), or yield the refusal.
         The waiting is here; who waits and who goes next is admission's decision."""
-        decision = self._admission.arrive(guest.network, str(guest.address), time.monotonic())
+        decision = self._admission.arrive(guest.network, guest.ip, time.monotonic())
         if isinstance(decision, admission.Queued):
             decision = await self._wait(decision)
         if isinstance(decision, admission.Rejected):
@@ -267,7 +270,7 @@ class ProxyServer:
         return self._admission.give_up(ticket)
 
     def _refuse(self, guest: request.Guest, rejected: admission.Rejected) -> reply.Reply:
-        s, net, ip = self._settings, guest.network, str(guest.address)
+        s, net, ip = self._settings, guest.network, guest.ip
         option, limit, held = {
             "source": ("in_flight_per_source", s.in_flight_per_source, (net, ip)),
             "network": ("in_flight_per_network", s.in_flight_per_network, (net,)),

@@ -48,6 +48,9 @@ class Upstream:
         )
         self._session = aiohttp.ClientSession(
             connector=connector,
+            # Nova sets no cookies, and none may pass between guests: a jar would only filter
+            # (and store) per request.
+            cookie_jar=aiohttp.DummyCookieJar(),
             auto_decompress=False,  # gzip is handled by forward.relay, within a size bound
             skip_auto_headers=("User-Agent",),
             timeout=aiohttp.ClientTimeout(total=s.nova_request_timeout_s),
@@ -129,7 +132,11 @@ class Upstream:
             data=upstream.body or None,
             allow_redirects=False,
         ) as resp:
-            body = await _read_bounded(resp.content, MAX_RESPONSE_BYTES)
+            length = resp.content_length
+            if length is not None and length <= MAX_RESPONSE_BYTES:
+                body = await resp.read()  # the parser stops at Content-Length: bounded
+            else:  # chunked, or announced too large
+                body = await _read_bounded(resp.content, MAX_RESPONSE_BYTES)
             return resp.status, tuple(resp.headers.items()), body
 
 

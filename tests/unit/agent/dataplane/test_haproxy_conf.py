@@ -116,6 +116,19 @@ def test_default_limits_leave_a_boot_room(tmp_path):
     assert lim.network_maxconn >= s.source_maxconn
 
 
+def test_a_single_threaded_edge_keeps_its_connections_to_the_agent(tmp_path):
+    """One thread (the default): guest requests share kept-alive agent connections (each
+    guest request is on a new connection, so only `always` reuses). More threads: closed."""
+    one = render(networks(1), settings(tmp_path), FDS)
+    assert "nbthread 1\n" in one
+    assert "http-server-close" not in one
+    assert "backend agent\n    http-reuse always\n    server agent unix@" in one
+    assert "retry-on conn-failure empty-response" in one  # a connection closed under a request
+    two = render(networks(1), settings(tmp_path, {"edge_nbthread": 2}), FDS)
+    assert "    option http-server-close\n" in two
+    assert "http-reuse" not in two
+
+
 def test_render_is_deterministic(tmp_path):
     fes = [Frontend(NET, "ns1", "i1", False), Frontend(NET2, "ns2", "i2", True)]
     assert render(fes, settings(tmp_path), FDS) == render(reversed(fes), settings(tmp_path), FDS)
@@ -164,6 +177,7 @@ VARIANTS = {
     "rate-limit-v4": ({}, {"rate_limit_enabled": True, "ip_versions": ["4"]}),
     "rate-limit-v6": ({}, {"rate_limit_enabled": True, "ip_versions": ["6"]}),
     "small-limits": ({"edge_network_maxconn": 1, "edge_source_maxconn": 1}, {}),
+    "two-threads": ({"edge_nbthread": 2}, {}),
 }
 
 
