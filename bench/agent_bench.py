@@ -15,6 +15,7 @@ Usage: python bench/agent_bench.py [--quick] [CHECKPOINT...]   (full: 50 200 100
 import hashlib
 import hmac
 import json
+import math
 import re
 import signal
 import statistics
@@ -235,6 +236,9 @@ def latency_and_cpu(lab: Lab, vm_ns: str, n: int = 600) -> tuple[float, float, f
     return p50, p99, cpu, api_cpu
 
 
+FIRST_OK_WINDOW_S = 60  # a guest that saw no 200 by then is reported as such
+
+
 def first_ok_after_bind(lab: Lab, name: str, network: str) -> float:
     """Seconds from the port's binding (Port_Binding.chassis set) to the guest's first 200."""
     st = lab.state()
@@ -252,7 +256,17 @@ def first_ok_after_bind(lab: Lab, name: str, network: str) -> float:
         vm.netns, "ip addr add 10.0.0.10/24 dev eth0; ip route add 169.254.169.254/32 via 10.0.0.2"
     )
     poller = subprocess.Popen(
-        ["ip", "netns", "exec", vm.netns, PY, "-c", FIRST_OK, "169.254.169.254", "30"],
+        [
+            "ip",
+            "netns",
+            "exec",
+            vm.netns,
+            PY,
+            "-c",
+            FIRST_OK,
+            "169.254.169.254",
+            str(FIRST_OK_WINDOW_S),
+        ],
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -266,7 +280,7 @@ def first_ok_after_bind(lab: Lab, name: str, network: str) -> float:
     waiter.start()
     instance.bind(lab.dir, cmp, vm.vif, port)
     waiter.join()
-    first = float(poller.communicate(timeout=60)[0] or "nan")
+    first = float(poller.communicate(timeout=FIRST_OK_WINDOW_S + 30)[0] or "nan")
     return first - bound[0]  # the guest stays: its network counts among those served
 
 
@@ -364,7 +378,7 @@ def provision(lab: Lab, networks: int) -> None:
         stop = min(start + PROVISION_BATCH, networks)
         lab.bound_networks([f"n{i}" for i in range(start, stop)], start)
     made = time.monotonic() - t0
-    wait_until(f"{networks} networks served", lambda: served_count(lab) >= networks, 900, 0.2)
+    wait_until(f"{networks} networks served", lambda: served_count(lab) >= networks, 3600, 0.2)
     row(
         f"{networks} networks provisioned",
         f"{time.monotonic() - t0:.1f} s",
@@ -410,13 +424,17 @@ def cold_start(lab: Lab, vm_ns: str, networks: int) -> None:
 
 
 def bind_row(label: str, samples: list[float], one: float) -> None:
-    p50 = statistics.median(samples)
+    """A sample that saw no 200 within FIRST_OK_WINDOW_S (nan) counts as the slowest."""
+    timed = sorted(math.inf if math.isnan(x) else x for x in samples)
+    p50 = statistics.median(timed)
+    each = ", ".join(
+        f">{FIRST_OK_WINDOW_S} s" if math.isinf(x) else f"{x * 1000:.0f}" for x in timed
+    )
     row(
         f"new network, {label}: port bound -> first 200, p50 of {len(samples)}",
-        f"{p50 * 1000:.0f} ms",
+        f"{p50 * 1000:.0f} ms" if math.isfinite(p50) else f"> {FIRST_OK_WINDOW_S} s",
         "<= 150 ms and <= 1.2x the 1-network figure",
-        f"x{p50 / one:.2f} of 1 network ({one * 1000:.0f} ms); "
-        f"min {min(samples) * 1000:.0f} / max {max(samples) * 1000:.0f} ms",
+        f"x{p50 / one:.2f} of 1 network ({one * 1000:.0f} ms); samples {each} ms",
     )
 
 
