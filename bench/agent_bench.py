@@ -9,7 +9,10 @@ A new network's port bound -> first 200 is timed at 1 network, then again at eac
 (networks served: 50, 200 and 1,000 in the full mode), with its ratio to the 1-network figure
 measured in this run; at the last checkpoint come RSS and processes, restart and kill -9 ->
 all served (with failed guest requests), and a cold start (nothing provisioned) at 50.
-Usage: python bench/agent_bench.py [--quick] [CHECKPOINT...]   (full: 50 200 1000; quick: 20)
+Usage: python bench/agent_bench.py [--quick] [CHECKPOINT...]   (full: 50 200 1000; quick: 20;
+`agent_bench.py 1000` runs the 1,000 checkpoint alone, with the 1-network figures before it).
+The provisioned networks' VIFs are OVS dummy interfaces (Lab.bound_networks); the guests
+that fetch metadata are real (docs/agent.md, "1,000 networks on one compute").
 """
 
 import hashlib
