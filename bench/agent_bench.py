@@ -9,12 +9,16 @@ A new network's port bound -> first 200 is timed at 1 network, then again at eac
 (networks served: 50, 200 and 1,000 in the full mode), with its ratio to the 1-network figure
 measured in this run; at the last checkpoint come RSS and processes, restart and kill -9 ->
 all served (with failed guest requests), and a cold start (nothing provisioned) at 50.
-Usage: python bench/agent_bench.py [--quick] [CHECKPOINT...]   (full: 50 200 1000; quick: 20)
+Usage: python bench/agent_bench.py [--quick] [CHECKPOINT...]   (full: 50 200 1000; quick: 20;
+`agent_bench.py 1000` runs the 1,000 checkpoint alone, with the 1-network figures before it).
+The provisioned networks' VIFs are OVS dummy interfaces (Lab.bound_networks); the guests
+that fetch metadata are real (docs/agent.md, "1,000 networks on one compute").
 """
 
 import hashlib
 import hmac
 import json
+import math
 import re
 import signal
 import statistics
@@ -191,11 +195,6 @@ def static_baseline(lab: Lab, net_id: str, vm_ns: str):
         server.wait()
 
 
-def bound_port(lab: Lab, network: str, index: int) -> None:
-    """A bound VIF on cmp1 without a guest namespace: what makes the agent serve a network."""
-    lab.bind_vif(network, index)
-
-
 def agent_status(lab: Lab) -> dict:
     conf_dir = services.config_dir(lab.dir, "cmp1")
     out = lab.run_on_compute(
@@ -204,17 +203,26 @@ def agent_status(lab: Lab) -> dict:
     return json.loads(out)
 
 
-def served_count(lab: Lab) -> int:
-    """Networks the agent's status file shows served, read directly: `ovnmeta status` costs
-    a Python start-up per poll, on a busy host more than a restart itself takes."""
+def status_file(lab: Lab) -> dict:
+    """The agent's status file, read directly ({} while there is none): `ovnmeta status`
+    costs a Python start-up per poll, on a busy host more than a restart itself takes."""
     path = services.agent_dir(lab.dir, lab.topology().compute(1)) / "ovnmeta" / "status.json"
     try:
-        st = json.loads(path.read_text())
+        return json.loads(path.read_text())
     except (OSError, ValueError):
-        return 0
+        return {}
+
+
+def served_count(lab: Lab) -> int:
+    """Networks the running agent's status file shows served."""
+    st = status_file(lab)
     if not procfs.alive(st.get("agent_pid")):
         return 0
     return sum(1 for n in st.get("networks", []) if n.get("served"))
+
+
+def agent_pid(lab: Lab) -> int | None:
+    return status_file(lab).get("agent_pid")
 
 
 def rss_and_procs(lab: Lab) -> tuple[float, int, str]:
@@ -240,6 +248,9 @@ def latency_and_cpu(lab: Lab, vm_ns: str, n: int = 600) -> tuple[float, float, f
     return p50, p99, cpu, api_cpu
 
 
+FIRST_OK_WINDOW_S = 60  # a guest that saw no 200 by then is reported as such
+
+
 def first_ok_after_bind(lab: Lab, name: str, network: str) -> float:
     """Seconds from the port's binding (Port_Binding.chassis set) to the guest's first 200."""
     st = lab.state()
@@ -257,7 +268,17 @@ def first_ok_after_bind(lab: Lab, name: str, network: str) -> float:
         vm.netns, "ip addr add 10.0.0.10/24 dev eth0; ip route add 169.254.169.254/32 via 10.0.0.2"
     )
     poller = subprocess.Popen(
-        ["ip", "netns", "exec", vm.netns, PY, "-c", FIRST_OK, "169.254.169.254", "30"],
+        [
+            "ip",
+            "netns",
+            "exec",
+            vm.netns,
+            PY,
+            "-c",
+            FIRST_OK,
+            "169.254.169.254",
+            str(FIRST_OK_WINDOW_S),
+        ],
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -271,7 +292,7 @@ def first_ok_after_bind(lab: Lab, name: str, network: str) -> float:
     waiter.start()
     instance.bind(lab.dir, cmp, vm.vif, port)
     waiter.join()
-    first = float(poller.communicate(timeout=60)[0] or "nan")
+    first = float(poller.communicate(timeout=FIRST_OK_WINDOW_S + 30)[0] or "nan")
     return first - bound[0]  # the guest stays: its network counts among those served
 
 
@@ -295,6 +316,9 @@ def agent_figures(lab: Lab, since: int) -> str:
 def restart_agent_under_poll(
     lab: Lab, vm_ns: str, sig: int, networks: int
 ) -> tuple[dict, float, str]:
+    """Guest requests while the agent is stopped by `sig` and started again, seconds from the
+    start to all `networks` served, and the new agent's own figures: its log's, and the CPU
+    its process had used by then (survives a loaded host better than the wall time)."""
     since = len(lab.agent_log(1))
     poller = subprocess.Popen(
         ["ip", "netns", "exec", vm_ns, PY, "-c", POLLER, "169.254.169.254", "8"],
@@ -307,8 +331,9 @@ def restart_agent_under_poll(
     lab.start_agent(1)
     wait_until("every network served again", lambda: served_count(lab) >= networks, 120, 0.05)
     all_served = time.monotonic() - t0
+    cpu = cpu_seconds([pid]) if (pid := agent_pid(lab)) else float("nan")
     counts = json.loads(poller.communicate(timeout=60)[0])
-    return counts, all_served, agent_figures(lab, since)
+    return counts, all_served, f"{agent_figures(lab, since)}; agent CPU by then {cpu:.2f} s"
 
 
 # This bench measures what the agent can do, and one guest drives every figure: the per-guest
@@ -351,15 +376,21 @@ def guest_served(lab: Lab, computes: int) -> tuple[InstanceRecord, str, list[str
     return vm, lab.state().networks["n0"].id, signed_headers(lab, vm)
 
 
+# Networks provisioned per NB / OVS transaction (Lab.bound_networks).
+PROVISION_BATCH = 50
+
+
 def provision(lab: Lab, networks: int) -> None:
-    """Networks with one bound VIF each on cmp1 until `networks` are served."""
+    """Networks with one bound VIF each on cmp1 until `networks` are served, in batches:
+    their VIFs are OVS dummy interfaces (no kernel device), what the agent does for each
+    network is real (docs/agent.md, "1,000 networks on one compute")."""
     t0 = time.monotonic()
     have = len(lab.state().networks)
-    for i in range(have, networks):
-        lab.create_network(f"n{i}", ["10.0.0.0/24"])
-        bound_port(lab, f"n{i}", i)
+    for start in range(have, networks, PROVISION_BATCH):
+        stop = min(start + PROVISION_BATCH, networks)
+        lab.bound_networks([f"n{i}" for i in range(start, stop)], start)
     made = time.monotonic() - t0
-    wait_until(f"{networks} networks served", lambda: served_count(lab) >= networks, 900, 0.2)
+    wait_until(f"{networks} networks served", lambda: served_count(lab) >= networks, 3600, 0.2)
     row(
         f"{networks} networks provisioned",
         f"{time.monotonic() - t0:.1f} s",
@@ -405,13 +436,17 @@ def cold_start(lab: Lab, vm_ns: str, networks: int) -> None:
 
 
 def bind_row(label: str, samples: list[float], one: float) -> None:
-    p50 = statistics.median(samples)
+    """A sample that saw no 200 within FIRST_OK_WINDOW_S (nan) counts as the slowest."""
+    timed = sorted(math.inf if math.isnan(x) else x for x in samples)
+    p50 = statistics.median(timed)
+    each = ", ".join(
+        f">{FIRST_OK_WINDOW_S} s" if math.isinf(x) else f"{x * 1000:.0f}" for x in timed
+    )
     row(
         f"new network, {label}: port bound -> first 200, p50 of {len(samples)}",
-        f"{p50 * 1000:.0f} ms",
+        f"{p50 * 1000:.0f} ms" if math.isfinite(p50) else f"> {FIRST_OK_WINDOW_S} s",
         "<= 150 ms and <= 1.2x the 1-network figure",
-        f"x{p50 / one:.2f} of 1 network ({one * 1000:.0f} ms); "
-        f"min {min(samples) * 1000:.0f} / max {max(samples) * 1000:.0f} ms",
+        f"x{p50 / one:.2f} of 1 network ({one * 1000:.0f} ms); samples {each} ms",
     )
 
 

@@ -98,6 +98,9 @@ def start_switch(d: Path, identity: Mapping[str, str], netns: str | None = None)
             "ovs-vswitchd",
             f"unix:{switch_sock(d)}",
             "--disable-system",
+            # `type=dummy` interfaces besides the real ones: bound VIFs without a kernel
+            # device (Lab.bound_networks); system and internal ports stay real.
+            "--enable-dummy",
             *daemon_flags(
                 d / "ovs" / "ovs-vswitchd.pid",
                 d / "log" / "ovs-vswitchd.log",

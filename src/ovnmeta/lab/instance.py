@@ -6,6 +6,7 @@ OVN native DHCP through busybox udhcpc, as a cloud image's DHCP client would get
 
 import hashlib
 import ipaddress
+from collections.abc import Sequence
 from pathlib import Path
 
 from ovnmeta.lab import compute, netns
@@ -67,19 +68,23 @@ def attach(cmp: Compute, vm: InstanceRecord, ipv6: bool) -> None:
 
 def bind(lab_dir: Path, cmp: Compute, device: str, port: str, *ovs_args: str) -> None:
     """Plug a device into br-int as the logical port `port`: ovn-controller binds it."""
-    compute.vsctl(
-        lab_dir,
-        cmp,
-        "add-port",
-        "br-int",
-        device,
-        "--",
-        "set",
-        "Interface",
-        device,
-        f"external_ids:iface-id={port}",
-        *ovs_args,
-    )
+    bind_many(lab_dir, cmp, [(device, port)], *ovs_args)
+
+
+def bind_many(
+    lab_dir: Path,
+    cmp: Compute,
+    ports: Sequence[tuple[str, str]],
+    *ovs_args: str,
+    timeout: float = 30,
+) -> None:
+    """Plug devices into br-int as logical ports (device, port) in one OVS transaction:
+    ovs-vswitchd reconfigures once for all of them."""
+    args: list[str] = []
+    for device, port in ports:
+        args += ["--", "add-port", "br-int", device]
+        args += ["--", "set", "Interface", device, f"external_ids:iface-id={port}", *ovs_args]
+    compute.vsctl(lab_dir, cmp, *args[1:], timeout=timeout)
 
 
 def configure_static_ipv6(vm: InstanceRecord, cidrs: list[str]) -> None:

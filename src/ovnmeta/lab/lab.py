@@ -485,6 +485,40 @@ class Lab:
             instance.bind(self.dir, cmp, f"bp{index}", vm.port, "type=internal")
             return vm.port
 
+    def bound_networks(
+        self, names: Sequence[str], first_index: int, compute_ref: str | int = 1
+    ) -> None:
+        """Networks with one bound VIF each (index first_index, first_index + 1, ...), all
+        in one NB transaction for the networks, one for the ports and one OVS transaction
+        for the VIFs, which are OVS dummy interfaces (`type=dummy`, no kernel device).
+        ovn-controller claims them like any VIF, so the agent serves their networks for
+        real (namespace, veth on br-int, edge frontend); nothing can send from them. The
+        lab's userspace ovs-vswitchd pays per kernel device on every netlink change
+        (docs/agent.md, "1,000 networks on one compute"): this keeps hundreds of networks
+        to one kernel device each, the agent's own metadata veth."""
+        with self.locked():
+            st = self.state()
+            if st.neutron:
+                raise UsageError("bound networks in bulk: not with --neutron (use bind_vif)")
+            taken = sorted(set(names) & set(st.networks))
+            if taken:
+                raise UsageError(f"networks already exist in lab {self.prefix!r}: {taken}")
+            cmp = self.topology(st).compute(compute_ref)
+            nb = self.northbound(st)
+            subnets = plan_subnets(["10.0.0.0/24"])
+            nets = logical.create_networks(
+                nb, [(name, subnets) for name in names], True, logical.DEFAULT_PROJECT
+            )
+            ports = []
+            for i, net in enumerate(nets, first_index):
+                st.networks[net.name] = net
+                mac = f"fa:16:3f:00:{i >> 8:02x}:{i & 255:02x}"
+                ports.append((net, static_port(net, cmp.name, f"p{i}", mac)))
+            save(self.dir, st)
+            logical.add_instance_ports(nb, ports)
+            plugs = [(f"bp{i}", vm.port) for i, (_, vm) in enumerate(ports, first_index)]
+            instance.bind_many(self.dir, cmp, plugs, "type=dummy", timeout=300)
+
     def remove_instance(self, name: str) -> None:
         with self.locked():
             st = self.state()

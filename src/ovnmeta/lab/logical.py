@@ -52,6 +52,30 @@ def _ids(pairs: dict[str, str]) -> list[str]:
 def create_network(
     nb: Northbound, name: str, subnets: Sequence[Subnet], metadata: bool, project: str
 ) -> NetworkRecord:
+    return create_networks(nb, [(name, subnets)], metadata, project)[0]
+
+
+def create_networks(
+    nb: Northbound,
+    networks: Sequence[tuple[str, Sequence[Subnet]]],
+    metadata: bool,
+    project: str,
+) -> list[NetworkRecord]:
+    """Networks (name, subnets) created in one NB transaction: northd and every
+    ovn-controller see them as one change (the bench provisions hundreds this way)."""
+    planned = [_network_command(name, subnets, metadata, project) for name, subnets in networks]
+    args = [arg for _, cmd, _ in planned for arg in cmd]
+    created = iter(nb.nbctl(*args, timeout=10 + len(planned)).split())
+    for net, _, v4 in planned:
+        net.dhcp_options = {s.cidr: next(created) for s in v4}
+    return [net for net, _, _ in planned]
+
+
+def _network_command(
+    name: str, subnets: Sequence[Subnet], metadata: bool, project: str
+) -> tuple[NetworkRecord, list[str], list[Subnet]]:
+    """The record, the ovn-nbctl commands that create it and its IPv4 subnets (one
+    DHCP_Options uuid each in ovn-nbctl's output, in this order)."""
     net = NetworkRecord(
         name=name,
         id=str(uuid.uuid4()),
@@ -72,11 +96,10 @@ def create_network(
         ),
     ]
     v4 = [s for s in subnets if s.version == 4]
-    for i, subnet in enumerate(v4):
+    for subnet in v4:
         options = " ".join(f'"{k}"="{v}"' for k, v in dhcp_options(subnet, metadata).items())
         cmd += [
             "--",
-            f"--id=@dhcp{i}",
             "create",
             "DHCP_Options",
             f"cidr={subnet.cidr}",
@@ -117,9 +140,7 @@ def create_network(
             ),
         ]
         net.metadata_port, net.metadata_mac = port, mac
-    created = nb.nbctl(*cmd).split()
-    net.dhcp_options = {s.cidr: created[i] for i, s in enumerate(v4)}
-    return net
+    return net, cmd, v4
 
 
 def delete_network(nb: Northbound, net: NetworkRecord) -> None:
@@ -130,6 +151,18 @@ def delete_network(nb: Northbound, net: NetworkRecord) -> None:
 
 
 def add_instance_port(nb: Northbound, net: NetworkRecord, vm: InstanceRecord) -> None:
+    nb.nbctl(*_instance_port_command(net, vm))
+
+
+def add_instance_ports(
+    nb: Northbound, ports: Sequence[tuple[NetworkRecord, InstanceRecord]]
+) -> None:
+    """Instance ports (network, port) added in one NB transaction."""
+    args = [arg for net, vm in ports for arg in _instance_port_command(net, vm)]
+    nb.nbctl(*args, timeout=10 + len(ports))
+
+
+def _instance_port_command(net: NetworkRecord, vm: InstanceRecord) -> list[str]:
     addresses = f"{vm.mac} {' '.join(vm.addresses)}"
     v4 = [s for s in net.cidrs if ":" not in s]
     port_security = addresses
@@ -170,7 +203,7 @@ def add_instance_port(nb: Northbound, net: NetworkRecord, vm: InstanceRecord) ->
     ]
     if v4:
         cmd += ["--", "lsp-set-dhcpv4-options", vm.port, net.dhcp_options[v4[0]]]
-    nb.nbctl(*cmd)
+    return cmd
 
 
 def delete_port(nb: Northbound, port: str) -> None:

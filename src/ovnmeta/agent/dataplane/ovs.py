@@ -7,12 +7,13 @@ object named.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from ovsdbapp.backend.ovs_idl import connection, idlutils
 from ovsdbapp.schema.open_vswitch import impl_idl
 
+from ovnmeta.agent.dataplane.group_commit import GroupCommit
 from ovnmeta.agent.settings import OvsSettings
 from ovnmeta.core.errors import OvsError, SbError
 from ovnmeta.core.model import Identity
@@ -39,6 +40,7 @@ class Ovs:
         self._api: impl_idl.OvsdbIdl | None = None
         # ports_of's index: port name -> (bridge, Port row), valid for one change_seqno
         self._ports: tuple[int, dict[str, list[tuple[str, Any]]]] | None = None
+        self._plugs: GroupCommit[tuple[str, str, str]] = GroupCommit(self._plug_all)
 
     def connect(self) -> None:
         remote = str(self._settings.ovsdb_connection)
@@ -115,17 +117,25 @@ class Ovs:
         return index
 
     def plug(self, bridge: str, port: str, iface_id: str) -> None:
+        """Plugs made at the same time from several workers share one transaction (and one
+        reconfiguration of ovs-vswitchd, which it waits for): dataplane/group_commit.py."""
         if not self.bridge_exists(bridge):
             raise OvsError(
                 f"{bridge}: cannot plug {port}: bridge not found (is ovn-controller running?)"
             )
+        self._plugs.submit((bridge, port, iface_id))
+
+    def _plug_all(self, plugs: Sequence[tuple[str, str, str]]) -> None:
         api = self.api
         try:
             with api.transaction(check_error=True) as txn:
-                txn.add(api.add_port(bridge, port, may_exist=True))
-                txn.add(api.db_set("Interface", port, ("external_ids", {"iface-id": iface_id})))
+                for bridge, port, iface_id in plugs:
+                    txn.add(api.add_port(bridge, port, may_exist=True))
+                    ids = ("external_ids", {"iface-id": iface_id})
+                    txn.add(api.db_set("Interface", port, ids))
         except Exception as exc:
-            raise OvsError(f"{bridge}: cannot plug {port}: {exc}") from exc
+            what = ", ".join(port for _, port, _ in plugs)
+            raise OvsError(f"{plugs[0][0]}: cannot plug {what}: {exc}") from exc
 
     def unplug(self, bridge: str, port: str) -> None:
         try:
