@@ -4,9 +4,10 @@ ovs-vswitchd re-reads every kernel device over netlink on each reconfiguration, 
 waits for that reconfiguration after each transaction: with 1,000 networks on a compute a
 plug costs about a second, and plugs made one transaction each queue up behind each other
 (bench/agent_bench.py's provisioning). Here the first caller commits; whoever arrives while
-a commit runs is queued and committed together in the next one, by the caller that finds no
-commit running. A failed group is committed again one item at a time, so one bad item fails
-only its own caller.
+a commit runs is queued, and when it ends the oldest queued caller commits the whole queue in
+one. Each caller commits at most one group, the one holding its own item, so no caller is kept
+committing others' items while its own work waits. A failed group is committed again one item
+at a time, so one bad item fails only its own caller.
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ T = TypeVar("T")
 @dataclass
 class _Slot(Generic[T]):
     item: T
-    done: threading.Event = field(default_factory=threading.Event)
+    woken: threading.Event = field(default_factory=threading.Event)  # done, or to lead
+    done: bool = False
+    leads: bool = False
     error: BaseException | None = None
 
 
@@ -40,22 +43,30 @@ class GroupCommit(Generic[T]):
         slot = _Slot(item)
         with self._lock:
             self._queue.append(slot)
-            lead = not self._running
+            slot.leads = not self._running
             self._running = True
-        if lead:
-            self._drain()
-        slot.done.wait()
+        while not slot.leads:
+            slot.woken.wait()
+            slot.woken.clear()
+            if slot.done:
+                break
+        else:
+            self._lead()
         if slot.error is not None:
             raise slot.error
 
-    def _drain(self) -> None:
-        while True:
-            with self._lock:
-                group, self._queue = self._queue, []
-                if not group:
-                    self._running = False
-                    return
-            self._run(group)
+    def _lead(self) -> None:
+        """Commit everything queued (our own item included), then pass the lead on."""
+        with self._lock:
+            group, self._queue = self._queue, []
+        self._run(group)
+        with self._lock:
+            if self._queue:
+                successor = self._queue[0]
+                successor.leads = True
+                successor.woken.set()
+            else:
+                self._running = False
 
     def _run(self, group: list[_Slot[T]]) -> None:
         try:
@@ -69,4 +80,5 @@ class GroupCommit(Generic[T]):
                     self._run([slot])
                 return
         for slot in group:
-            slot.done.set()
+            slot.done = True
+            slot.woken.set()

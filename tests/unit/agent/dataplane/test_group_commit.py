@@ -89,3 +89,24 @@ def test_a_lone_failure_reaches_its_caller():
     commit.release.set()
     with pytest.raises(ValueError, match="bad"):
         GroupCommit(commit).submit("x")
+
+
+def test_the_first_caller_returns_after_its_own_commit_and_the_next_one_leads():
+    """ "a" commits alone; "b", "c", "d" arrived meanwhile: one of them commits their group,
+    and "a" is not kept committing it."""
+    commit = Recorder()
+    gc = GroupCommit(commit)
+    first, errors = submit_all(gc, ["a"])
+    assert commit.entered.wait(5)
+    rest, more = submit_all(gc, ["b", "c", "d"])
+    wait_queued(gc, 3)
+    commit.entered.clear()
+    leader = first[0]
+    commit.release.set()
+    leader.join(5)
+    assert not leader.is_alive() and errors == {"a": None}
+    for t in rest:
+        t.join(5)
+    assert more == {"b": None, "c": None, "d": None}
+    assert commit.groups[0] == ["a"] and sorted(commit.groups[1]) == ["b", "c", "d"]
+    assert not gc._running and gc._queue == []
