@@ -54,13 +54,19 @@ def test_a_lone_item_is_committed_alone():
     assert commit.groups == [["a"]]
 
 
-def a_then_three_during_its_commit(commit: Recorder) -> dict:
-    """Submit "a"; while its commit runs, "b", "c" and "d"; returns each caller's error."""
+def start_a_then_three(commit: Recorder):
+    """Submit "a"; while its commit runs, "b", "c" and "d" (queued, not yet committed)."""
     gc = GroupCommit(commit)
     first, errors = submit_all(gc, ["a"])
     assert commit.entered.wait(5)
     rest, more = submit_all(gc, ["b", "c", "d"])
     wait_queued(gc, 3)
+    return gc, first, errors, rest, more
+
+
+def a_then_three_during_its_commit(commit: Recorder) -> dict:
+    """The same, run to the end; returns each caller's error."""
+    _, first, errors, rest, more = start_a_then_three(commit)
     commit.release.set()
     for t in first + rest:
         t.join(5)
@@ -95,12 +101,7 @@ def test_the_first_caller_returns_after_its_own_commit_and_the_next_one_leads():
     """ "a" commits alone; "b", "c", "d" arrived meanwhile: one of them commits their group,
     and "a" is not kept committing it."""
     commit = Recorder()
-    gc = GroupCommit(commit)
-    first, errors = submit_all(gc, ["a"])
-    assert commit.entered.wait(5)
-    rest, more = submit_all(gc, ["b", "c", "d"])
-    wait_queued(gc, 3)
-    commit.entered.clear()
+    gc, first, errors, rest, more = start_a_then_three(commit)
     leader = first[0]
     commit.release.set()
     leader.join(5)
