@@ -60,14 +60,21 @@ def served(node, ns):
     return node.curl(ns)[0] == "200"
 
 
+def guest_served(node, ch, net, vif):
+    """Bind `vif` here, wait for its network's namespace, plug guest vm1 and wait for its
+    first 200; returns the guest's namespace."""
+    node.sb.bind(vif, ch)
+    wait_for(lambda: f"ovnmeta-{net}" in namespaces(), what="namespace")
+    vm = node.plug_vm("vm1", VM_MAC, "10.0.0.11/24", "10.0.0.2")
+    wait_for(lambda: served(node, vm), what="first 200 from the guest")
+    return vm
+
+
 def test_network_lifecycle_headers_and_registration(node):
     ch = start(node)
     net, _dp, vif, instance = network(node)
     meta_ns = f"ovnmeta-{net}"
-    node.sb.bind(vif, ch)
-    wait_for(lambda: meta_ns in namespaces(), what="namespace")
-    vm = node.plug_vm("vm1", VM_MAC, "10.0.0.11/24", "10.0.0.2")
-    wait_for(lambda: served(node, vm), what="first 200 from the guest")
+    vm = guest_served(node, ch, net, vif)
 
     # Namespace contents (agent-contract.md section 5)
     inner = f"tap{net[:10]}1"
@@ -176,11 +183,7 @@ def polling(node, vm):
 def test_restart_and_kill_adopt_without_failed_requests(node):
     ch = start(node)
     net, _dp, vif, _ = network(node)
-    meta_ns = f"ovnmeta-{net}"
-    node.sb.bind(vif, ch)
-    wait_for(lambda: meta_ns in namespaces(), what="namespace")
-    vm = node.plug_vm("vm1", VM_MAC, "10.0.0.11/24", "10.0.0.2")
-    wait_for(lambda: served(node, vm), what="served")
+    vm = guest_served(node, ch, net, vif)
     ifindex = ip_json("link", "show", f"tap{net[:10]}0")[0]["ifindex"]
 
     with polling(node, vm) as results:
@@ -387,10 +390,8 @@ def test_dead_edge_is_restarted_and_metrics_are_served(node):
     ini = node.agent.ini
     ini.write_text(ini.read_text().replace("[ovnmeta]\n", f"[ovnmeta]\nmetrics_port = {port}\n"))
     ch = start(node)
-    _net, _dp, vif, _ = network(node)
-    node.sb.bind(vif, ch)
-    vm = node.plug_vm("vm1", VM_MAC, "10.0.0.11/24", "10.0.0.2")
-    wait_for(lambda: served(node, vm), what="served")
+    net, _dp, vif, _ = network(node)
+    vm = guest_served(node, ch, net, vif)
     edge = node.root / "state" / "ovnmeta" / "edge"
     pidfiles = [edge / "haproxy.pid", edge / "young-haproxy.pid"]  # both shards
     wait_for(lambda: all(procfs.read_pid(p) for p in pidfiles), what="both edge shards")
@@ -450,10 +451,8 @@ def test_rate_limit_answers_429(node):
         "base_query_rate_limit = 3\nburst_query_rate_limit = 100\n"
     )
     ch = start(node)
-    _net, _dp, vif, _ = network(node)
-    node.sb.bind(vif, ch)
-    vm = node.plug_vm("vm1", VM_MAC, "10.0.0.11/24", "10.0.0.2")
-    wait_for(lambda: served(node, vm), what="served")
+    net, _dp, vif, _ = network(node)
+    vm = guest_served(node, ch, net, vif)
     codes = [node.curl(vm)[0] for _ in range(6)]
     assert "429" in codes
 
@@ -497,10 +496,8 @@ def test_new_network_is_served_by_the_young_shard_then_moves_without_failed_requ
     is quiet, the main haproxy takes it over, and the guest's polling sees no failure."""
     ch = start(node)
     net, _dp, vif, _ = network(node)
-    node.sb.bind(vif, ch)
-    vm = node.plug_vm("vm1", VM_MAC, "10.0.0.11/24", "10.0.0.2")
+    vm = guest_served(node, ch, net, vif)
     edge = node.root / "state" / "ovnmeta" / "edge"
-    wait_for(lambda: served(node, vm), what="served")
 
     def config(name: str) -> str:
         path = edge / name
