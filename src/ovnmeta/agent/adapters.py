@@ -39,7 +39,6 @@ class HostDataplane:
         self._ovs = ovs.Ovs(ovs_settings)
         self._edge = edge_shards.ShardedEdge(edge_settings, on_edge_restart)
         self._edge_settings = edge_settings
-        self._upstream_pids = edge_settings.upstream_pids
         self.host_ipv6 = netns.host_ipv6_enabled()
 
     async def connect(self) -> None:
@@ -79,7 +78,7 @@ class HostDataplane:
         self._edge.apply(frontends)
         # The edge listens now: retire what an upstream agent left serving these networks.
         served = {fe.network: fe.namespace for fe in frontends}
-        takeover.retire_all(self._upstream_pids, served)
+        takeover.retire_all(self._edge_settings.upstream_pids, served)
 
     async def maintain_edge(self) -> None:
         if self._edge.merge_due():

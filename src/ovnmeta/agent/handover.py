@@ -148,7 +148,7 @@ def _served_networks(state_dir: str) -> list[str]:
     found: list[str] = []
     for shard in edge_placement.SHARDS:
         try:
-            with open(os.path.join(state_dir, f"{shard}networks.json")) as f:
+            with open(os.path.join(state_dir, edge_placement.networks_name(shard))) as f:
                 found += list(json.load(f))
         except (OSError, ValueError):
             continue

@@ -33,6 +33,11 @@ def config_name(shard: str) -> str:
     return f"{shard}haproxy.cfg"
 
 
+def networks_name(shard: str) -> str:
+    """The networks a shard serves, as haproxy.py last applied them (adoption reads it)."""
+    return f"{shard}networks.json"
+
+
 # Merge young into main once it holds this many, even while it keeps changing: on a busy
 # host a reload's cost grows with its frontends well before 64 (bench/edge_bench.py).
 YOUNG_MAX = 16

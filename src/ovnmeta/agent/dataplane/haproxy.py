@@ -61,8 +61,8 @@ class Edge:
         d = settings.state_dir
         self.config_path = os.path.join(d, edge_placement.config_name(shard))
         self.pid_path = os.path.join(d, edge_placement.pidfile_name(shard))
-        self.stats_socket = os.path.join(d, f"{shard}stats.sock")  # haproxy_conf._global
-        self.networks_path = os.path.join(d, f"{shard}networks.json")
+        self.stats_socket = os.path.join(d, haproxy_conf.stats_socket_name(shard))
+        self.networks_path = os.path.join(d, edge_placement.networks_name(shard))
         self._text: str | None = None
         self._pid: int | None = None
         # While a reload runs, the process it replaces may leave before the new pid is known:
