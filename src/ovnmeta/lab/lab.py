@@ -475,14 +475,12 @@ class Lab:
             st = self.state()
             net = self._network(st, network)
             cmp = self.topology(st).compute(compute_ref)
-            vm = static_port(
-                net, cmp.name, f"p{index}", f"fa:16:3f:00:{index >> 8:02x}:{index & 255:02x}"
-            )
+            vm = bound_port(net, cmp.name, index)
             if st.neutron:
                 vm.port = neutron_logical.add_instance_port(self.neutron(st), net, vm, cmp.chassis)
             else:
                 logical.add_instance_port(self.northbound(st), net, vm)
-            instance.bind(self.dir, cmp, f"bp{index}", vm.port, "type=internal")
+            instance.bind(self.dir, cmp, bound_device(index), vm.port, "type=internal")
             return vm.port
 
     def bound_networks(
@@ -512,11 +510,10 @@ class Lab:
             ports = []
             for i, net in enumerate(nets, first_index):
                 st.networks[net.name] = net
-                mac = f"fa:16:3f:00:{i >> 8:02x}:{i & 255:02x}"
-                ports.append((net, static_port(net, cmp.name, f"p{i}", mac)))
+                ports.append((net, bound_port(net, cmp.name, i)))
             save(self.dir, st)
             logical.add_instance_ports(nb, ports)
-            plugs = [(f"bp{i}", vm.port) for i, (_, vm) in enumerate(ports, first_index)]
+            plugs = [(bound_device(i), vm.port) for i, (_, vm) in enumerate(ports, first_index)]
             instance.bind_many(self.dir, cmp, plugs, "type=dummy", timeout=300)
 
     def remove_instance(self, name: str) -> None:
@@ -700,6 +697,18 @@ def instance_record(
         netns=instance_netns(prefix, name),
         vif=instance.vif_name(name),
     )
+
+
+def bound_port(net: NetworkRecord, compute_name: str, index: int) -> InstanceRecord:
+    """The record of bound VIF number `index` (Lab.bind_vif, Lab.bound_networks)."""
+    return static_port(
+        net, compute_name, f"p{index}", f"fa:16:3f:00:{index >> 8:02x}:{index & 255:02x}"
+    )
+
+
+def bound_device(index: int) -> str:
+    """The OVS interface of bound VIF number `index`."""
+    return f"bp{index}"
 
 
 def static_port(
