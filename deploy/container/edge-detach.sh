@@ -9,7 +9,7 @@
 # container's cgroup (runc/crun `kill --all`, since the container shares the host PID
 # namespace). So before becoming haproxy, join a cgroup of our own at the root of every cgroup
 # hierarchy of the host: <hierarchy>/ovnmeta-edge. The container can then stop, restart or be
-# replaced without touching the edge; the next agent adopts it through the pid file and master
+# replaced without touching the edge; the next agent adopts it through the pid files and stats
 # socket under state_path.
 #
 # Inside the container /sys/fs/cgroup shows only the container's own cgroup (cgroup v1 even

@@ -10,8 +10,12 @@
 # 3. the local OVSDB socket works from inside (a private ovsdb-server mounted on /run/openvswitch);
 # 4. the edge haproxy started inside the container, through /usr/local/bin/haproxy, keeps serving
 #    inside that namespace after the container is stopped AND removed, and a new container sees
-#    it (pid file, master socket) to adopt it;
+#    it (pid file, stats socket) and replaces it the way the agent reloads (-x stats.sock -sf),
+#    the new process out of the container's cgroup too;
 # 5. control: with OVNMETA_EDGE_CGROUP="" (no cgroup move) the edge dies with its container.
+#
+# On a VM whose rlimits podman cannot raise ("error setting rlimit type 7"), pass the
+# containers.conf the lab writes (src/ovnmeta/lab/container.py) as CONTAINERS_CONF.
 #
 # Everything gets a unique name (TAG) and is removed on exit. Nothing under /var/lib/neutron,
 # /etc/neutron.conf.d or /run/openvswitch of the host is touched.
@@ -110,20 +114,22 @@ frontend $ns
     bind 127.0.0.1:8080 namespace $ns
     http-request return status 200 content-type text/plain string "edge ok\n"
 EOF
-edge() {  # edge CONTAINER: start the edge in its own session, as the agent does
-    in_ctr "$1" setsid haproxy -W -D -S /var/lib/neutron/ovnmeta/edge/master.sock \
-        -p /var/lib/neutron/ovnmeta/edge/haproxy.pid -f /var/lib/neutron/ovnmeta/edge/haproxy.cfg
+edge() {  # edge CONTAINER [OLD]: start the edge in its own session, as the agent does; with OLD,
+    # take its listeners over and tell it to leave (the agent's reload: no master process)
+    in_ctr "$1" setsid haproxy -D -f /var/lib/neutron/ovnmeta/edge/haproxy.cfg \
+        -p /var/lib/neutron/ovnmeta/edge/haproxy.pid \
+        ${2:+-x /var/lib/neutron/ovnmeta/edge/stats.sock -sf $2}
 }
 edge "$tag-a"
 sleep 1
 pid=$(head -1 "$work/state/ovnmeta/edge/haproxy.pid")
 edge_pids+=("$pid")
-log "   edge master pid $pid, cgroups: $(grep -E '^(0::|[0-9]+:pids:)' "/proc/$pid/cgroup" | tr '\n' ' ')"
+log "   edge pid $pid, cgroups: $(grep -E '^(0::|[0-9]+:pids:)' "/proc/$pid/cgroup" | tr '\n' ' ')"
 grep -q libpod "/proc/$pid/cgroup" && fail "edge still in a container cgroup: $(cat "/proc/$pid/cgroup")"
 ip netns exec "$ns" curl -fsS http://127.0.0.1:8080/ | grep -q "edge ok" || fail "edge not serving"
 podman stop -t 5 "$tag-a" >/dev/null
 podman rm "$tag-a" >/dev/null
-kill -0 "$pid" 2>/dev/null || fail "edge master $pid died with the container"
+kill -0 "$pid" 2>/dev/null || fail "edge $pid died with the container"
 ip netns exec "$ns" curl -fsS http://127.0.0.1:8080/ | grep -q "edge ok" \
     || fail "edge not serving after the container was removed"
 log "   ok: container stopped and removed, edge $pid still serves in $ns"
@@ -131,18 +137,24 @@ run "$tag-b"
 in_ctr "$tag-b" /opt/ovnmeta/bin/python -c "
 import socket
 pid = int(open('/var/lib/neutron/ovnmeta/edge/haproxy.pid').read().split()[0])
-s = socket.socket(socket.AF_UNIX); s.connect('/var/lib/neutron/ovnmeta/edge/master.sock')
-s.sendall(b'show proc\n'); out = s.recv(65536).decode()
-assert str(pid) in out, out
-print('   ok: new container sees edge', pid, 'through its master socket')
+s = socket.socket(socket.AF_UNIX); s.connect('/var/lib/neutron/ovnmeta/edge/stats.sock')
+s.sendall(b'show info\n'); out = s.recv(65536).decode()
+assert f'Pid: {pid}' in out, out
+print('   ok: new container sees edge', pid, 'through its stats socket')
 "
-in_ctr "$tag-b" sh -c "kill -USR2 $pid"  # a reload from the new container: re-execs via the wrapper
+edge "$tag-b" "$pid"  # a reload from the new container, through the wrapper
 sleep 1
+new=$(head -1 "$work/state/ovnmeta/edge/haproxy.pid")
+edge_pids+=("$new")
+[ "$new" != "$pid" ] || fail "reload did not start a new edge"
+grep -q libpod "/proc/$new/cgroup" && fail "reloaded edge in a container cgroup: $(cat "/proc/$new/cgroup")"
+for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+kill -0 "$pid" 2>/dev/null && fail "old edge $pid did not leave after the reload"
 ip netns exec "$ns" curl -fsS http://127.0.0.1:8080/ | grep -q "edge ok" || fail "edge not serving after reload"
-kill -0 "$pid" || fail "edge master gone after reload"
-log "   ok: reloaded from the new container, still serving"
+log "   ok: reloaded from the new container: edge $new serves, $pid left"
 podman rm -f -t 1 "$tag-b" >/dev/null
-kill "$pid"; sleep 1
+kill -0 "$new" || fail "reloaded edge $new died with the second container"
+kill "$new"; sleep 1
 
 log "5. control: without the cgroup move the edge dies with its container"
 NAME=$tag-c COMMAND="sleep infinity" "$here/podman-run-agent.sh" --restart=no \

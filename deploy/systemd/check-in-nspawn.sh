@@ -110,7 +110,7 @@ pid = alive()
 if pid:
     print("adopted edge", pid, flush=True)
 else:
-    subprocess.run(["/usr/sbin/haproxy", "-W", "-D", "-p", pidfile, "-S", f"{edge}/master.sock",
+    subprocess.run(["/usr/sbin/haproxy", "-D", "-p", pidfile,
                     "-f", cfg], check=True, start_new_session=True)
     print("started edge", alive(), flush=True)
 while True:
