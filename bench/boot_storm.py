@@ -5,11 +5,14 @@ The ports exist in the NB and the instances in the metadata API beforehand (Nova
 create them before a VM starts); the storm itself is the plugging, the bindings, DHCP and the
 K readers. `run_storm` returns when every reader has finished: per instance the seconds from
 the storm's start to its address being up and to its reader's end, and whether cloud-init read
-that instance's own uuid.
+that instance's own uuid, and the CPU the guest itself spent (its DHCP client and its reader,
+from the guest shell's `times`): summed over K guests and divided by the cores, a floor the
+storm cannot beat whatever the metadata service does.
 `remove` takes the instances away again (namespaces, OVS ports, NB ports, API records).
 """
 
 import json
+import re
 import subprocess
 import threading
 import time
@@ -31,6 +34,7 @@ class Outcome:
     address: float | None  # storm start -> its address up (DHCP done), None if never
     ok: bool
     error: str = ""
+    cpu: float | None = None  # the guest's own CPU seconds (DHCP client + reader)
 
 
 def prepare(lab: Lab, network: str, count: int, tag: str) -> list[InstanceRecord]:
@@ -62,8 +66,9 @@ def guest_argv(lab: Lab, vm: InstanceRecord) -> list[str]:
     reader = cloudinit.reader_command(
         "http://169.254.169.254", timeout_s=10, retries=5, deadline_s=STORM_DEADLINE
     )
-    # The moment the address is up goes to stderr (the storm's floor: DHCP without metadata).
-    script = f'{dhcp} && date +%s.%N >&2 && exec "$@"'
+    # The moment the address is up goes to stderr first (the storm's floor: DHCP without
+    # metadata); the shell's `times` last (its children's user and system time).
+    script = f'{dhcp} && date +%s.%N >&2 && "$@"; rc=$?; times >&2; exit $rc'
     return ["ip", "netns", "exec", vm.netns, "sh", "-c", script, "sh", *reader]
 
 
@@ -90,7 +95,9 @@ def run_storm(lab: Lab, vms: list[InstanceRecord]) -> list[Outcome]:
             ok = doc.get("uuid") == vm.id
             error = "" if ok else str(doc.get("error", f"uuid {doc.get('uuid')}"))[:120]
             with lock:
-                outcomes.append(Outcome(vm.name, done, _address_up(err, wall0), ok, error))
+                outcomes.append(
+                    Outcome(vm.name, done, _address_up(err, wall0), ok, error, guest_cpu(err))
+                )
 
         waiter = threading.Thread(target=reap)
         waiter.start()
@@ -108,6 +115,18 @@ def _address_up(stderr: str, wall0: float) -> float | None:
         return float(stderr.split()[0]) - wall0
     except (ValueError, IndexError):
         return None
+
+
+TIMES = re.compile(r"^(\d+)m([\d.]+)s (\d+)m([\d.]+)s$")
+
+
+def guest_cpu(stderr: str) -> float | None:
+    """User + system seconds of the shell's children, from the last line `times` printed
+    (dash: the shell's own line, then its children's: `0m0.412s 0m0.071s`)."""
+    for line in reversed(stderr.strip().splitlines()):
+        if m := TIMES.match(line.strip()):
+            return int(m[1]) * 60 + float(m[2]) + int(m[3]) * 60 + float(m[4])
+    return None
 
 
 def remove(lab: Lab, vms: list[InstanceRecord]) -> None:

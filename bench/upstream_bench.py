@@ -325,7 +325,11 @@ class Bench:
             print(f"  storm failures: {failed[0].name}: {failed[0].error}", file=sys.stderr)
         addresses = [o.address for o in outcomes]
         last_address = None if None in addresses else max(addresses)
-        self.res.add(side.name, "storm", 1, (outcomes[-1].seconds, len(failed), last_address))
+        cpus = [o.cpu for o in outcomes]
+        guests_cpu = None if None in cpus else sum(cpus)
+        self.res.add(
+            side.name, "storm", 1, (outcomes[-1].seconds, len(failed), last_address, guests_cpu)
+        )
 
     def restart(self, side, sig: int, label: str, n: int) -> None:
         vm = self.lab.instance("vm")
