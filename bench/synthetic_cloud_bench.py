@@ -24,17 +24,18 @@ Usage: python bench/synthetic_cloud_bench.py [--quick] [--networks N] [--ports P
 
 import argparse
 import dataclasses
+import datetime
 import json
+import re
 import signal
 import statistics
 import sys
 import time
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 from agent_bench import READY_RE, SYNC_RE, first_ok_after_bind
-from benchkit import Table, rss_mb
+from benchkit import Table, lab_prefix, rss_mb
 from costkit import (
     SocketMeter,
     agent_pids,
@@ -86,7 +87,38 @@ class Start:
     sb_bytes: float
     leader_cpu: float
     relay_cpu: float
+    ovsdb: float  # ms, the agent's start -> local OVSDB monitored and its identity read
+    sb_connect: float  # ms, then -> SB connected (schema, _Server, the first monitor round)
+    sb_rounds: float  # ms, then -> SB loaded (the condition rounds: chassis, local datapaths)
     index: dict
+
+
+# What the agent logs as a start goes on (agent/main.py, agent/sb/), for the phases above.
+STAMP = r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) \d+ \w+ \S+ "
+PHASES = {
+    "identity": re.compile(STAMP + r"chassis \S+, integration bridge", re.M),
+    "connected": re.compile(STAMP + r"connected to the southbound database", re.M),
+    "loaded": re.compile(STAMP + r"southbound loaded", re.M),
+    "ready": re.compile(STAMP + r"agent ready in ([0-9.]+)s", re.M),
+}
+
+
+def phases(text: str) -> tuple[float, float, float]:
+    """(ovsdb, sb_connect, sb_rounds) in ms from one start's log; nan where a line is missing."""
+    found = {name: rx.search(text) for name, rx in PHASES.items()}
+    if not all(found.values()):
+        return (float("nan"),) * 3
+
+    def at(name: str) -> float:
+        stamp = datetime.datetime.strptime(found[name][1], "%Y-%m-%d %H:%M:%S,%f")
+        return stamp.timestamp() * 1000
+
+    began = at("ready") - float(found["ready"][2]) * 1000
+    return (
+        at("identity") - began,
+        at("connected") - at("identity"),
+        at("loaded") - at("connected"),
+    )
 
 
 def measure_start(lab: Lab) -> Start:
@@ -108,6 +140,7 @@ def measure_start(lab: Lab) -> Start:
     pid = int(st["agent_pid"])
     text = lab.agent_log(1)[since:]
     ready, sync = READY_RE.search(text), SYNC_RE.search(text)
+    ovsdb, sb_connect, sb_rounds = phases(text)
     return Start(
         seconds=seconds,
         ready=float(ready[1]) if ready else float("nan"),
@@ -118,6 +151,9 @@ def measure_start(lab: Lab) -> Start:
         sb_bytes=sb_bytes(lab, pid),
         leader_cpu=leader_cpu(lab) - leader0,
         relay_cpu=relays_cpu(lab) - relay0,
+        ovsdb=ovsdb,
+        sb_connect=sb_connect,
+        sb_rounds=sb_rounds,
         index=st.get("sb_index", {}),
     )
 
@@ -137,6 +173,9 @@ def median_start(lab: Lab, times: int) -> Start:
 COMPARED = [
     ("agent start -> all served (status file)", "seconds", "s", "< +10 %"),
     ("  of which the agent's own start -> ready", "ready", "s", ""),
+    ("    local OVSDB connected, identity read", "ovsdb", "ms", ""),
+    ("    then SB connected (first monitor round)", "sb_connect", "ms", ""),
+    ("    then SB loaded (condition rounds)", "sb_rounds", "ms", ""),
     ("  and its first full sync", "sync", "ms", ""),
     ("agent RSS (its own process)", "rss", "MB", "< +10 %"),
     ("agent RSS (all its processes)", "rss_all", "MB", ""),
@@ -327,6 +366,9 @@ def measure_upstream(lab: Lab, moves: list[tuple[str, str]]) -> Upstream:
             sb_bytes=received,
             leader_cpu=leader_cpu(lab) - leader0,
             relay_cpu=float("nan"),  # it talks to the member
+            ovsdb=float("nan"),
+            sb_connect=float("nan"),
+            sb_rounds=float("nan"),
             index={},
         )
         per_change = float("nan")
@@ -386,7 +428,7 @@ def main(
     keep_log: str,
     upstream: bool,
 ) -> int:
-    lab = Lab("hs" + uuid.uuid4().hex[:6])
+    lab = Lab(lab_prefix("hs"))
     print(
         f"synthetic cloud bench, lab {lab.prefix}: {spec.networks} networks, {spec.ports} ports, "
         f"{spec.chassis} foreign chassis; {elsewhere} networks elsewhere; {relays} SB relays",

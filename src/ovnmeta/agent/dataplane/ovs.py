@@ -33,6 +33,18 @@ COLUMNS = {
     "Interface": ("name", "external_ids", "ofport"),
 }
 
+# ... and only the rows it can need (monitor conditions; a row matches if any clause does).
+# Columns alone still left a start with 500 tunnels 0.2-0.4 s slower than without (the dump,
+# its parsing and ovsdbapp's indexes): Ports without external_ids (OVN tags every port it
+# makes: ovn-chassis-id on tunnels, ovn-patch-port / ovn-localnet-port on patch ports; ovsdbapp's
+# add_port, like os-vif and neutron's agent, sets none), Interfaces of the types a plugged veth
+# has ("" when none is set, or "system"). Bridge.ports may name rows outside them: python-ovs
+# skips those, and add_port / del_port change that column by mutation, not by rewriting it.
+CONDITIONS = {
+    "Port": [["external_ids", "==", ["map", []]]],
+    "Interface": [["type", "==", ""], ["type", "==", "system"]],
+}
+
 
 class Ovs:
     def __init__(self, settings: OvsSettings) -> None:
@@ -51,6 +63,8 @@ class Ovs:
             idl = connection.OvsdbIdl(
                 remote, helper, probe_interval=self._settings.ovsdb_probe_interval
             )
+            for table, condition in CONDITIONS.items():
+                idl.cond_change(table, condition)  # before the first monitor request
             conn = connection.Connection(idl, timeout=self._settings.ovsdb_connection_timeout)
             # A class of our own: ovsdbapp keeps the connection on the class.
             api_class = type("OvsApi", (impl_idl.OvsdbIdl,), {"_ovsdb_connection": None})

@@ -30,7 +30,7 @@ import ovs.stream
 from ovsdbapp.backend.ovs_idl import connection, idlutils
 from ovsdbapp.schema.ovn_southbound import impl_idl
 
-from ovnmeta.agent.sb import changes, events, interest, registration, rows
+from ovnmeta.agent.sb import changes, events, interest, monitor, registration, rows
 from ovnmeta.agent.settings import SbSettings
 from ovnmeta.core.errors import SbError
 from ovnmeta.core.model import ChassisId, DatapathId
@@ -90,6 +90,12 @@ class SbIdl(connection.OvsdbIdl):
         self.cond_change("Chassis", [["name", "==", own]])
         self.cond_change("Chassis_Private", [["name", "==", own]])
         self._update_conditions()
+
+    def send_request(self, request: Any) -> Any:
+        # Every request python-ovs sends on this session passes here (sb.monitor).
+        if request.method in monitor.MONITOR_METHODS and request.params[0] == self._db.name:
+            request.params[2] = monitor.without_empty_initial(request.params[2])
+        return super().send_request(request)
 
     def _update_conditions(self) -> None:
         """Port_Binding and Datapath_Binding conditions from the chassis and the local
