@@ -77,7 +77,13 @@ class Reconciler:
         self._force: set[NetworkId] = set()
         self._requested_at: dict[NetworkId, float] = {}
         self.scheduler = Scheduler(self.reconcile, concurrency, sleep=clock.sleep)
-        self.edge = EdgeBatcher(self._apply_edge, lambda: self.scheduler.busy, clock)
+        self.edge = EdgeBatcher(self._apply_edge, self._plumbing_in_flight, clock)
+
+    def _plumbing_in_flight(self) -> int:
+        """The reconciles an edge commit waits for (bounded) to batch them: none while no
+        network is served yet, so a cold start's first networks are answered as soon as they
+        are plumbed instead of after the whole first wave; the rest follow in batches."""
+        return self.scheduler.busy if self.applied else 0
 
     def adopt(self, frontends: dict[NetworkId, Frontend]) -> None:
         """Start from what a running edge serves: its veth names are kept as they are."""
