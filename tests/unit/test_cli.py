@@ -24,3 +24,15 @@ def test_the_agent_command_imports_no_lab_or_deploy_code():
     )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_the_running_agent_imports_pyroute2_only_to_change_the_host():
+    """pyroute2 costs ~0.2 s of CPU to import; a restart with everything in place never
+    opens a netlink socket through it (docs/agent.md, "Start-up, measured")."""
+    probe = (
+        "import sys; from ovnmeta import cli; cli.build_parser('agent'); "
+        "import ovnmeta.agent.main, ovnmeta.agent.adapters; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'pyroute2'))"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -74,14 +74,23 @@ class Reconciler:
         self.namer = names.VethNamer()
         self.frontends: dict[NetworkId, Frontend] = {}  # what the edge serves (or will)
         self.applied: dict[NetworkId, NetworkSpec] = {}  # specs set up and served
+        # What the edge serves for sure: adopted, then the last commit that succeeded.
+        self._edge_serves: dict[NetworkId, Frontend] = {}
         self._force: set[NetworkId] = set()
         self._requested_at: dict[NetworkId, float] = {}
         self.scheduler = Scheduler(self.reconcile, concurrency, sleep=clock.sleep)
-        self.edge = EdgeBatcher(self._apply_edge, lambda: self.scheduler.busy, clock)
+        self.edge = EdgeBatcher(self._apply_edge, self._plumbing_in_flight, clock)
+
+    def _plumbing_in_flight(self) -> int:
+        """The reconciles an edge commit waits for (bounded) to batch them: none while no
+        network is served yet, so a cold start's first networks are answered as soon as they
+        are plumbed instead of after the whole first wave; the rest follow in batches."""
+        return self.scheduler.busy if self.applied else 0
 
     def adopt(self, frontends: dict[NetworkId, Frontend]) -> None:
         """Start from what a running edge serves: its veth names are kept as they are."""
         self.frontends = dict(frontends)
+        self._edge_serves = dict(frontends)
         for net, fe in frontends.items():
             self.namer.adopt(net, fe.interface)
 
@@ -161,6 +170,11 @@ class Reconciler:
         marks = Marks(requested, started, observed, self._clock.monotonic())
         frontend = Frontend(net, spec.namespace, spec.veth_inner, spec.ipv6)
         self.frontends[net] = frontend
+        if not actions and self._edge_serves.get(net) == frontend:
+            # Found in place on the host and served by the edge as it is (a restart): served
+            # now, not after the next batched commit (which still runs: it applies settings
+            # that changed across the restart, and a failure is retried as below).
+            self._mark_served(spec)
         # Wait for the edge outside the scheduler slot: the next networks' netlink work goes
         # on while the batched reload happens.
         self._tasks.spawn(self._served(spec, frontend, self.edge.request(), actions, marks, log))
@@ -185,9 +199,7 @@ class Reconciler:
             return
         if self.frontends.get(net) is not frontend:
             return  # torn down or changed meanwhile: that reconcile owns the state now
-        self.applied[net] = spec
-        self._metrics.networks.set(len(self.frontends))
-        self._on_change()
+        self._mark_served(spec)
         if actions:
             now = self._clock.monotonic()
             elapsed = now - marks.requested
@@ -202,6 +214,11 @@ class Reconciler:
                 (marks.applied - marks.observed) * 1000,
                 (now - marks.applied) * 1000,
             )
+
+    def _mark_served(self, spec: NetworkSpec) -> None:
+        self.applied[spec.network] = spec
+        self._metrics.networks.set(len(self.frontends))
+        self._on_change()
 
     async def _bridge(self) -> str:
         """The integration bridge; if it vanished, reload the identity (contract section 6)."""
@@ -229,7 +246,11 @@ class Reconciler:
             self.applied.pop(net, None)
             self._force.add(net)
             self.request(net)
-        await self._dp.render_edge(list(self.frontends.values()))
+        rendered = dict(self.frontends)
+        # While the commit runs, and if it fails, only what it does not change is sure.
+        self._edge_serves = {n: fe for n, fe in self._edge_serves.items() if rendered.get(n) == fe}
+        await self._dp.render_edge(list(rendered.values()))
+        self._edge_serves = rendered
 
     async def maintain_edge(self) -> None:
         """Edge upkeep off the request path: merge the young shard into the main one once it

@@ -197,6 +197,38 @@ def test_restart_adopts_the_data_plane_without_changes(tmp_path):
     run(go())
 
 
+def test_restart_counts_networks_found_in_place_served_before_the_edge_commit(tmp_path):
+    """A network checked on the host and served by the adopted edge as it is, is served
+    then, not after the batched commit; a network the edge does not serve yet waits for it.
+    The commit still runs (settings changed across the restart are rendered)."""
+
+    async def go():
+        first_run = Rig(tmp_path)
+        await first_run.start(snapshot(network(NET_A, DP_A)))
+        await first_run.ready()
+        await first_run.stop()
+        host = first_run.host
+        host.adoptable = {fe.network: fe for fe in host.served}
+        renders = len(host.renders)
+        host.render_gate = asyncio.Event()  # no commit gets through
+
+        second = Rig(tmp_path, host=host)
+        await second.start(snapshot(network(NET_A, DP_A), network(NET_B, DP_B)))
+        reconciler = second.agent.reconciler
+        await second.time.until(lambda: NET_A in reconciler.applied, "NET_A served")
+        await second.time.until(lambda: reconciler.scheduler.busy == 0, "full sync")
+        await second.time.advance(1.0)
+        assert NET_B not in reconciler.applied  # plumbed now, but no edge serves it yet
+        assert len(host.renders) == renders
+        host.render_gate.set()
+        await second.ready()
+        assert reconciler.applied.keys() == {NET_A, NET_B}
+        assert host.serves(NET_A) and host.serves(NET_B)
+        await second.stop()
+
+    run(go())
+
+
 def test_build_wires_the_real_adapters_without_touching_the_host(tmp_path):
     from ovnmeta.agent import adapters, main
 

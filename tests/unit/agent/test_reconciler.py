@@ -136,3 +136,37 @@ def test_many_concurrent_reconciles_share_few_edge_commits(tmp_path):
         await rig.stop()
 
     run(go())
+
+
+def test_cold_start_serves_its_first_network_without_waiting_for_the_others(tmp_path):
+    """Nothing served yet: the first edge commit goes out as soon as one network is plumbed,
+    not after the whole first wave (or EDGE_BATCH_MAX_S); later commits batch as before."""
+
+    class SlowHost(FakeHost):
+        def __init__(self, journal, fast: str) -> None:
+            super().__init__(journal)
+            self.fast = fast
+            self.gate = asyncio.Event()
+
+        async def apply(self, actions):
+            if not any(getattr(x, "namespace", None) == self.fast for x in actions):
+                await self.gate.wait()
+            await super().apply(actions)
+
+    async def go():
+        nets = [f"{i:08x}-0000-4000-8000-000000000000" for i in range(6)]
+        dps = [f"d{i:07x}-0000-0000-0000-000000000000" for i in range(6)]
+        host = SlowHost([], f"ovnmeta-{nets[0]}")
+        rig = Rig(tmp_path, host)
+        started = rig.time.now
+        await rig.start(snapshot(*(network(n, d, vifs=(f"vm{i}",)) for i, (n, d) in
+                                   enumerate(zip(nets, dps, strict=True)))))  # fmt: skip
+        await rig.time.until(lambda: host.serves(nets[0]), "the first network served")
+        assert rig.time.now - started < 0.1  # not after EDGE_BATCH_MAX_S (0.5 s)
+        assert not any(host.serves(n) for n in nets[1:])
+        host.gate.set()
+        await rig.ready()
+        assert all(host.serves(n) for n in nets)
+        await rig.stop()
+
+    run(go())

@@ -10,6 +10,7 @@ listener young closes to main's, so the move fails no request.
 
 from __future__ import annotations
 
+import concurrent.futures
 import logging
 import threading
 import time
@@ -58,12 +59,26 @@ class ShardedEdge:
         """Serve exactly `frontends`; True if a shard had to change."""
         wanted = {fe.network: fe for fe in frontends}
         self._wanted = wanted
+        if self.main.pid is None:
+            # A cold start (or main died): main starts beside young, not after it. Each start
+            # is a haproxy parsing its config, ~0.2-0.45 s here, and the first networks'
+            # guests waited for both in a row (docs/agent.md, "Start-up, measured").
+            with concurrent.futures.ThreadPoolExecutor(1, "ovnmeta-edge-main") as pool:
+                main = pool.submit(self._apply_main, wanted)
+                changed = self._apply_young(wanted)
+                return main.result() or changed
+        return self._apply_young(wanted) | self._apply_main(wanted)
+
+    def _apply_young(self, wanted: dict[NetworkId, Frontend]) -> bool:
         changed = False
         with self._young_lock:
             placed = edge_placement.place(self.main.frontends, self.young.frontends, wanted)
             if self.young.apply(placed.young.values()):
                 self._young_changed = time.monotonic()
                 changed = True
+        return changed
+
+    def _apply_main(self, wanted: dict[NetworkId, Frontend]) -> bool:
         # Young serves the new and changed networks now. Main must let go of what is no longer
         # wanted before this returns (the namespace goes next), waiting for a merge if one
         # runs; otherwise it is only offered its frontends (a setting changed across a restart:
@@ -73,13 +88,12 @@ class ShardedEdge:
         if placed.main != self.main.frontends or self.main.pid is None:
             self._main_lock.acquire()
         elif not self._main_lock.acquire(blocking=False):
-            return changed
+            return False
         try:
             placed = edge_placement.place(self.main.frontends, self.young.frontends, wanted)
-            changed |= self.main.apply(placed.main.values())
+            return self.main.apply(placed.main.values())
         finally:
             self._main_lock.release()
-        return changed
 
     def merge_due(self) -> bool:
         return edge_placement.merge_due(

@@ -1,5 +1,9 @@
 """Network namespaces, links and addresses through netlink (pyroute2); no `ip` subprocesses.
 
+pyroute2 is imported only where a netlink socket is opened (`run_in`): importing it costs
+about 0.2 s of CPU (its package imports every module it has), and an agent restart that
+finds everything in place never opens one (docs/agent.md, "Start-up, measured").
+
 Blocking calls: the agent runs them in worker threads. Errors are translated once, here, into
 NamespaceError with the object and operation named. Namespace files live under the standard
 /run/netns, which haproxy's `namespace` keyword and operator tooling use as well.
@@ -15,12 +19,13 @@ import socket
 import struct
 import threading
 from collections.abc import Callable
-from typing import TypeVar
-
-from pyroute2 import IPRoute
-from pyroute2.netlink.exceptions import NetlinkError
+from typing import TYPE_CHECKING, TypeVar
 
 from ovnmeta.core.errors import NamespaceError
+
+if TYPE_CHECKING:
+    from pyroute2 import IPRoute
+    from pyroute2.netlink.exceptions import NetlinkError
 
 RUN_DIR = "/run/netns"
 CLONE_NEWNET = 0x40000000
@@ -114,6 +119,8 @@ def run_in(name: str | None, fn: Callable[[IPRoute], T]) -> T:
 
     pyroute2 opens its socket lazily in the calling thread, so the whole function runs in a
     thread that has joined the namespace (pyroute2's own netns support forks, see create)."""
+
+    from pyroute2 import IPRoute
 
     def work() -> T:
         with IPRoute() as ipr:
