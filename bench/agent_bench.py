@@ -19,6 +19,7 @@ import hashlib
 import hmac
 import json
 import math
+import os
 import re
 import signal
 import statistics
@@ -653,11 +654,25 @@ def main(checkpoints: list[int], quick: bool) -> int:
             )
         ns_after = lab.run_on_compute(1, ["ip", "netns", "list"]).count("ovnmeta-")
         row("namespaces before / after the restarts", f"{ns_before} / {ns_after}")
+        hold(lab)
     finally:
         lab.down()
 
     TABLE.print()
     return 0
+
+
+def hold(lab: Lab) -> None:
+    """With $BENCH_HOLD set to a path: keep the lab up, as the last checkpoint left it, while
+    that file exists (at most 30 min), to look at its processes (memory, profiles)."""
+    path = os.environ.get("BENCH_HOLD")
+    if not path:
+        return
+    open(path, "w").close()
+    print(f"lab {lab.prefix} held at {lab.dir}: rm {path} to end", file=sys.stderr, flush=True)
+    end = time.monotonic() + 1800
+    while os.path.exists(path) and time.monotonic() < end:
+        time.sleep(1)
 
 
 def parse(argv: list[str]) -> tuple[list[int], bool]:
