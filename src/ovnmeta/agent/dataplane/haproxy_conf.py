@@ -3,7 +3,9 @@
 One frontend per network, bound inside its namespace (`bind ... namespace ovnmeta-<net>`), all
 forwarding to the agent's UNIX socket. Each frontend deletes any client copy of the network,
 forwarded-for, router and health-probe headers, then sets its own: a guest cannot pick another
-network, spoof its address, trigger the two-header 400 or send a health probe.
+network, spoof its address, trigger the two-header 400 or send a health probe. Those rules are
+the same for every network and are written once, in the `guests` defaults section each
+network's frontend inherits (`_guest_rules`); what is one network's own stays in its frontend.
 
 Isolation (issue 8): each frontend has its own `maxconn`, each source address within it a
 concurrent-connection cap (stick table `conn_cur`, refused at accept), and a request head must
