@@ -19,6 +19,7 @@ import hashlib
 import hmac
 import json
 import math
+import os
 import re
 import signal
 import statistics
@@ -26,6 +27,7 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import dataclass
 
 from benchkit import (
     Table,
@@ -253,6 +255,12 @@ FIRST_OK_WINDOW_S = 60  # a guest that saw no 200 by then is reported as such
 
 def first_ok_after_bind(lab: Lab, name: str, network: str) -> float:
     """Seconds from the port's binding (Port_Binding.chassis set) to the guest's first 200."""
+    bound, first = bind_and_first_ok(lab, name, network)
+    return first - bound
+
+
+def bind_and_first_ok(lab: Lab, name: str, network: str) -> tuple[float, float]:
+    """Wall times of the port's binding and of the guest's first 200 (nan: none seen)."""
     st = lab.state()
     net = st.networks[network]
     vm = static_port(
@@ -293,7 +301,56 @@ def first_ok_after_bind(lab: Lab, name: str, network: str) -> float:
     instance.bind(lab.dir, cmp, vm.vif, port)
     waiter.join()
     first = float(poller.communicate(timeout=FIRST_OK_WINDOW_S + 30)[0] or "nan")
-    return first - bound[0]  # the guest stays: its network counts among those served
+    return bound[0], first  # the guest stays: its network counts among those served
+
+
+# The agent's line when a network is served (agent/reconciler.py), with its wall time.
+PROVISIONED_RE = re.compile(
+    r"^(\S+ [0-9:]+),(\d{3}) .*\[net (\w{8})\] provisioned in (\d+) ms \(\d+ actions; "
+    r"queued (\d+), observe (\d+), apply (\d+), edge (\d+)\)$",
+    re.M,
+)
+
+
+@dataclass(frozen=True)
+class BindSplit:
+    """Port bound -> first 200 in three parts (s): the SB telling the agent (bound -> the
+    agent's request), the agent's work (request -> edge serving in the namespace: queued,
+    observe, apply with the OVS plug, edge), and what follows (serving -> the guest's first
+    200: ovn-controller installing the localport's flows, the lab's userspace OVS)."""
+
+    total: float
+    sb: float
+    agent: float
+    after: float
+    parts_ms: tuple[int, int, int, int]  # queued, observe, apply, edge
+
+
+def provisioned_line(log: str, network_id: str) -> tuple[float, int, tuple[int, ...]] | None:
+    """(wall time, elapsed ms, (queued, observe, apply, edge) ms) of the last 'provisioned'
+    line about `network_id` in `log`."""
+    found = [m for m in PROVISIONED_RE.finditer(log) if network_id.startswith(m[3])]
+    if not found:
+        return None
+    m = found[-1]
+    wall = time.mktime(time.strptime(m[1], "%Y-%m-%d %H:%M:%S")) + int(m[2]) / 1000
+    return wall, int(m[4]), tuple(int(m[i]) for i in range(5, 9))
+
+
+def split_bind(lab: Lab, name: str, network: str) -> BindSplit:
+    """One new guest's port bound -> first 200, split by the agent's log."""
+    since = len(lab.agent_log(1))
+    bound, first = bind_and_first_ok(lab, name, network)
+    net_id = lab.state().networks[network].id
+    line = wait_until(
+        f"the agent's 'provisioned' line for {network}",
+        lambda: provisioned_line(lab.agent_log(1)[since:], net_id),
+        30,
+        0.1,
+    )
+    served, elapsed_ms, parts = line
+    requested = served - elapsed_ms / 1000
+    return BindSplit(first - bound, requested - bound, served - requested, first - served, parts)
 
 
 # The agent's own figures, logged at each start (agent/main.py, agent/reconciler.py).
@@ -412,13 +469,32 @@ def provision(lab: Lab, networks: int) -> None:
     )
 
 
-def new_network_samples(lab: Lab, tag: str, n: int) -> list[float]:
+def new_network_samples(lab: Lab, tag: str, n: int) -> list[BindSplit]:
     """Port bound -> first 200 for `n` new networks, one after the other (each stays)."""
     samples = []
     for i in range(n):
         lab.create_network(f"{tag}{i}", ["10.0.0.0/24"])
-        samples.append(first_ok_after_bind(lab, f"{tag}{i}", f"{tag}{i}"))
+        samples.append(split_bind(lab, f"{tag}{i}", f"{tag}{i}"))
     return samples
+
+
+def split_row(label: str, splits: list[BindSplit]) -> None:
+    """Medians of the split: ovnmeta's share (the agent's work) and the lab's (the SB's
+    notification, then OVN and the userspace OVS until the guest's first 200)."""
+
+    def med(xs) -> float:
+        return statistics.median(xs) * 1000
+
+    parts = [statistics.median(p[i] for p in (s.parts_ms for s in splits)) for i in range(4)]
+    row(
+        f"new network, {label}: bound -> first 200 split, medians",
+        f"agent {med(s.agent for s in splits):.0f} ms",
+        "",
+        f"SB -> agent {med(s.sb for s in splits):.0f} ms; agent: queued {parts[0]:.0f}, "
+        f"observe {parts[1]:.0f}, apply {parts[2]:.0f}, edge {parts[3]:.0f} ms; "
+        f"serving -> first 200 (OVN flows, OVS) {med(s.after for s in splits):.0f} ms; "
+        f"total {med(s.total for s in splits):.0f} ms",
+    )
 
 
 def cold_start(lab: Lab, vm_ns: str, networks: int) -> None:
@@ -519,7 +595,8 @@ def main(checkpoints: list[int], quick: bool) -> int:
             f"RSS/private MB: {by1}",
         )
 
-        samples = new_network_samples(lab, "new", samples_n)
+        splits = new_network_samples(lab, "new", samples_n)
+        samples = [s.total for s in splits]
         one = statistics.median(samples)
         row(
             f"new network, 1 served: port bound -> first 200, p50 of {samples_n}",
@@ -527,6 +604,7 @@ def main(checkpoints: list[int], quick: bool) -> int:
             "<= 150 ms",
             f"min {min(samples) * 1000:.0f} / max {max(samples) * 1000:.0f} ms",
         )
+        split_row("1 served", splits)
 
         served_now = len(lab.state().networks)
         counts, served, logged = restart_agent_under_poll(lab, vm.netns, signal.SIGTERM, served_now)
@@ -540,7 +618,9 @@ def main(checkpoints: list[int], quick: bool) -> int:
         networks = checkpoints[-1]
         for checkpoint in checkpoints:
             provision(lab, checkpoint - 3)
-            bind_row(f"{checkpoint} served", new_network_samples(lab, f"c{checkpoint}x", 3), one)
+            later = new_network_samples(lab, f"c{checkpoint}x", 3)
+            bind_row(f"{checkpoint} served", [s.total for s in later], one)
+            split_row(f"{checkpoint} served", later)
             if checkpoint == 50 or (quick and checkpoint == checkpoints[0]):
                 cold_start(lab, vm.netns, len(lab.state().networks))
         networks = len(lab.state().networks)
@@ -587,11 +667,25 @@ def main(checkpoints: list[int], quick: bool) -> int:
             )
         ns_after = lab.run_on_compute(1, ["ip", "netns", "list"]).count("ovnmeta-")
         row("namespaces before / after the restarts", f"{ns_before} / {ns_after}")
+        hold(lab)
     finally:
         lab.down()
 
     TABLE.print()
     return 0
+
+
+def hold(lab: Lab) -> None:
+    """With $BENCH_HOLD set to a path: keep the lab up, as the last checkpoint left it, while
+    that file exists (at most 30 min), to look at its processes (memory, profiles)."""
+    path = os.environ.get("BENCH_HOLD")
+    if not path:
+        return
+    open(path, "w").close()
+    print(f"lab {lab.prefix} held at {lab.dir}: rm {path} to end", file=sys.stderr, flush=True)
+    end = time.monotonic() + 1800
+    while os.path.exists(path) and time.monotonic() < end:
+        time.sleep(1)
 
 
 def parse(argv: list[str]) -> tuple[list[int], bool]:

@@ -1,9 +1,10 @@
 """Group commit: callers in several threads submit items, one of them commits them together.
 
-ovs-vswitchd re-reads every kernel device over netlink on each reconfiguration, and ovsdbapp
-waits for that reconfiguration after each transaction: with 1,000 networks on a compute a
-plug costs about a second, and plugs made one transaction each queue up behind each other
-(bench/agent_bench.py's provisioning). Here the first caller commits; whoever arrives while
+ovs-vswitchd re-reads every kernel device over netlink on each reconfiguration: with 1,000
+networks on a compute each one costs about a second, and plugs made one transaction each
+queue up behind each other (bench/agent_bench.py's provisioning). The plug no longer waits
+for the reconfiguration (dataplane/ovs.py), but each transaction still triggers one, and the
+IDL thread commits one transaction at a time. Here the first caller commits; whoever arrives while
 a commit runs is queued, and when it ends the oldest queued caller commits the whole queue in
 one. Each caller commits at most one group, the one holding its own item, so no caller is kept
 committing others' items while its own work waits. A failed group is committed again one item

@@ -1,6 +1,11 @@
+import email.message
+import http.client
+import http.server
 import re
 import socket
+import socketserver
 import subprocess
+import threading
 import time
 
 import pytest
@@ -35,8 +40,17 @@ def networks(n: int) -> list[Frontend]:
 
 
 def block(text: str, net: str) -> str:
-    start = text.index(f"frontend net_{net}\n")
+    return section(text, f"frontend net_{net} from guests")
+
+
+def section(text: str, head: str) -> str:
+    start = text.index(f"{head}\n")
     return text[start : text.index("\n\n", start)]
+
+
+def guest_rules(text: str) -> str:
+    """The HTTP rules every network's frontend inherits (and runs before its own)."""
+    return section(text, "defaults guests from edge")
 
 
 def test_one_frontend_per_network_sharing_one_backend(tmp_path):
@@ -49,17 +63,19 @@ def test_one_frontend_per_network_sharing_one_backend(tmp_path):
         FDS,
     )
     assert text.count("frontend net_") == 2
-    assert text.count("\nbackend agent\n") == 1
+    assert text.count("\nbackend agent from edge\n") == 1
     assert f"server agent unix@{tmp_path}/metadata_proxy.ovnmeta\n" in text  # proxy.holder
     assert f"bind 169.254.169.254:80 namespace ovnmeta-{NET}\n" in text
     assert f"bind ipv6@fe80::a9fe:a9fe:80 namespace ovnmeta-{NET2} interface tap0b1c2d3e-41" in text
     assert text.count("bind ipv6@") == 1
-    # delete before set, for both spoofable headers
-    fe = block(text, NET)
-    assert fe.index("del-header X-OVN-Network-ID") < fe.index("set-header X-OVN-Network-ID")
-    assert fe.index("del-header X-Forwarded-For") < fe.index("set-header X-Forwarded-For")
+    # delete before set, for both spoofable headers: the guest rules (a defaults section)
+    # run before the frontend's own, which set the network id
+    fe, rules = block(text, NET), guest_rules(text)
+    assert "http-request del-header X-OVN-Network-ID\n" in rules
+    assert "X-OVN-Network-ID" not in rules.replace("del-header X-OVN-Network-ID", "")
+    assert rules.index("del-header X-Forwarded-For") < rules.index("set-header X-Forwarded-For")
     assert f"set-header X-OVN-Network-ID {NET}\n" in fe
-    assert f"del-header {probe.HEADER}\n" in fe  # only local processes may probe
+    assert f"del-header {probe.HEADER}\n" in rules  # only local processes may probe
     assert "timeout server 32s" in text
     assert "http_req_rate" not in text  # rate limiting is off by default, as upstream
 
@@ -78,7 +94,9 @@ def test_each_network_and_each_source_has_its_own_connection_limit(tmp_path):
         assert "    tcp-request connection reject if { sc_conn_cur(0) gt 7 }\n" in fe
         assert "    tcp-request connection silent-drop if { sc_conn_rate(0) gt 90 }\n" in fe
     assert "    maxconn 1024\n" in text.split("defaults")[0]  # 2 x 100 + 32 < the floor
-    health = text[text.index("frontend ovnmeta_health") :]
+    # the limits and the table are each network's own; the shared rules carry none of them
+    assert "stick-table" not in guest_rules(text) and "tcp-request" not in guest_rules(text)
+    health = text[text.index("frontend ovnmeta_health from edge") :]
     assert f"    maxconn {haproxy_conf.HEALTH_MAXCONN}\n" in health.split("\n\n")[0]
 
 
@@ -122,7 +140,7 @@ def test_a_single_threaded_edge_keeps_its_connections_to_the_agent(tmp_path):
     one = render(networks(1), settings(tmp_path), FDS)
     assert "nbthread 1\n" in one
     assert "http-server-close" not in one
-    assert "backend agent\n    http-reuse always\n    server agent unix@" in one
+    assert "backend agent from edge\n    http-reuse always\n    server agent unix@" in one
     assert "retry-on conn-failure empty-response" in one  # a connection closed under a request
     two = render(networks(1), settings(tmp_path, {"edge_nbthread": 2}), FDS)
     assert "    option http-server-close\n" in two
@@ -147,7 +165,7 @@ def test_rate_limit_both_families_by_default_with_retry_after(tmp_path):
     assert f"http-request track-sc2 src table rl_burst_{NET}\n" in fe
     assert "deny_status 429 hdr Retry-After 60 if { sc_http_req_rate(1) gt 30 }" in fe
     assert "deny_status 429 hdr Retry-After 2 if { sc_http_req_rate(2) gt 15 }" in fe
-    assert f"backend rl_base_{NET}\n    stick-table type ipv6 size 10k expire 60s " in fe
+    assert f"backend rl_base_{NET} from edge\n    stick-table type ipv6 size 10k expire 60s " in fe
     assert "store http_req_rate(60s)" in fe and "store http_req_rate(2s)" in fe
 
 
@@ -239,7 +257,7 @@ def test_haproxy_starts_with_the_descriptors_it_was_sized_for(tmp_path, n, fd_li
 
 
 def test_guest_forwarded_for_is_flagged_before_it_is_replaced(tmp_path):
-    fe = block(render([Frontend(NET, "ns1", "i1", False)], settings(tmp_path), FDS), NET)
+    fe = guest_rules(render([Frontend(NET, "ns1", "i1", False)], settings(tmp_path), FDS))
     flag = "X-OVN-Guest-Forwarded"
     # a guest cannot set the flag itself, and it is computed from the guest's own copy
     assert fe.index(f"del-header {flag}") < fe.index(f"set-header {flag} 1")
@@ -248,7 +266,7 @@ def test_guest_forwarded_for_is_flagged_before_it_is_replaced(tmp_path):
 
 
 def test_token_answers_are_marked_for_the_hop_limit(tmp_path):
-    fe = block(render([Frontend(NET, "ns1", "i1", False)], settings(tmp_path), FDS), NET)
+    fe = guest_rules(render([Frontend(NET, "ns1", "i1", False)], settings(tmp_path), FDS))
     assert "set-var(txn.imds_put) bool(true) if { method PUT } " in fe
     assert "{ path /latest/api/token /latest/api/token/ }" in fe
     assert "http-response set-mark 0xa9fea9f if { var(txn.imds_put) -m bool } { status 200 }" in fe
@@ -262,3 +280,86 @@ def test_a_shard_has_sockets_of_its_own(tmp_path):
     assert f"stats socket {s.state_dir}/young-stats.sock " in young
     assert f"bind unix@{s.state_dir}/young-health.sock " in young
     assert block(main, networks(1)[0].network) == block(young, networks(1)[0].network)
+
+
+def test_the_guest_rules_are_written_once_whatever_the_number_of_networks(tmp_path):
+    """A rule in a frontend costs haproxy memory per frontend; in the named defaults section
+    the frontends inherit from, once (docs/agent.md, "1,000 networks: memory")."""
+    text = render(networks(50), settings(tmp_path), FDS)
+    assert text.count("frontend net_") == text.count(" from guests\n") == 50
+    assert text.count("http-request del-header X-Forwarded-For\n") == 1
+    assert text.count("http-request set-header X-OVN-Network-ID ") == 50
+    assert text.count("tcp-request connection track-sc0 src\n") == 50
+
+
+class _Headers(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+    daemon_threads = True
+    seen: list[email.message.Message]
+
+
+class _Record(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self):
+        self.server.seen.append(self.headers)  # names compared case-insensitively
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+def test_haproxy_replaces_what_the_guest_sent_before_the_frontend_sets_its_network(tmp_path):
+    """The rules inherited from the guests' defaults section run before the frontend's own:
+    a guest's network id, forwarded-for, router id and health header never reach the agent,
+    and the network id is its frontend's (real haproxy, the agent's socket recorded)."""
+    s = settings(tmp_path)
+    port = _free_port()
+    text = render([Frontend(NET, "ns1", "i1", False)], s, FDS)
+    text = re.sub(r"    bind .* namespace ns1", f"    bind 127.0.0.1:{port}", text)
+    (tmp_path / "ovnmeta" / "edge").mkdir(parents=True)
+    (tmp_path / "edge.cfg").write_text(text)
+    server = _Headers(s.backend_socket, _Record)
+    server.seen = []
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    argv = ["haproxy", "-db", "-f", str(tmp_path / "edge.cfg")]
+    with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT) as proc:
+        try:
+            spoofed = {
+                "X-OVN-Network-ID": NET2,
+                "X-Forwarded-For": "10.9.9.9",
+                "X-Neutron-Router-ID": "r",
+                probe.HEADER: "1",
+            }
+            assert _get(port, spoofed) == 200, proc.poll()
+        finally:
+            proc.terminate()
+            proc.wait(5)
+            server.shutdown()
+            server.server_close()
+    (got,) = server.seen
+    assert got["X-OVN-Network-ID"] == NET
+    assert got["X-Forwarded-For"] == "127.0.0.1"
+    assert got["X-OVN-Guest-Forwarded"] == "1"
+    assert "X-Neutron-Router-ID" not in got and probe.HEADER not in got
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _get(port: int, headers: dict[str, str]) -> int:
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            conn.request("GET", "/", headers=headers)
+            status = conn.getresponse().status
+            conn.close()
+            return status
+        except OSError:
+            assert time.monotonic() < deadline, "haproxy did not come up"
+            time.sleep(0.05)

@@ -1,0 +1,62 @@
+"""The agent's plug returns once ovsdb-server has the port, not after ovs-vswitchd's
+reconfiguration: here no ovs-vswitchd runs at all, so a plug that waited for `cur_cfg`
+would take the whole `ovsdb_connection_timeout` (ovsdbapp's wait, which then only logs)."""
+
+import time
+from pathlib import Path
+
+import pytest
+
+from ovnmeta.agent.dataplane.ovs import Ovs
+from ovnmeta.agent.settings import OvsSettings
+from ovnmeta.core import procfs
+from ovnmeta.core.checks import OvsdbRemote
+from ovnmeta.lab.compute import VSWITCH_SCHEMA
+from ovnmeta.lab.proc import daemon_flags, run, stop
+
+TIMEOUT_S = 10
+
+
+@pytest.fixture
+def ovsdb(tmp_path: Path):
+    """An Open_vSwitch database with br-int and no ovs-vswitchd; its UNIX socket."""
+    sock, pidfile = tmp_path / "db.sock", tmp_path / "ovsdb-server.pid"
+    run(["ovsdb-tool", "create", str(tmp_path / "conf.db"), VSWITCH_SCHEMA])
+    run(
+        [
+            "ovsdb-server",
+            str(tmp_path / "conf.db"),
+            f"--remote=punix:{sock}",
+            *daemon_flags(pidfile, tmp_path / "ovsdb-server.log", tmp_path / "ovsdb.ctl"),
+        ]
+    )
+    try:
+        run(["ovs-vsctl", f"--db=unix:{sock}", "--no-wait", "init", "--", "add-br", "br-int"])
+        yield sock
+    finally:
+        pid = procfs.read_pid(pidfile)
+        if pid is not None:
+            stop([pid])
+
+
+def vsctl(sock: Path, *args: str) -> str:
+    return run(["ovs-vsctl", f"--db=unix:{sock}", "--no-wait", *args]).strip()
+
+
+def test_plug_and_unplug_do_not_wait_for_vswitchd(ovsdb):
+    ovs = Ovs(OvsSettings(OvsdbRemote("unix", str(ovsdb)), TIMEOUT_S, 0))
+    ovs.connect()
+    try:
+        t0 = time.monotonic()
+        ovs.plug("br-int", "tapmeta0", "iface-of-the-localport")
+        plugged = time.monotonic() - t0
+        assert vsctl(ovsdb, "list-ports", "br-int") == "tapmeta0"
+        iface_id = vsctl(ovsdb, "get", "Interface", "tapmeta0", "external_ids:iface-id")
+        assert iface_id.strip('"') == "iface-of-the-localport"
+        t0 = time.monotonic()
+        ovs.unplug("br-int", "tapmeta0")
+        unplugged = time.monotonic() - t0
+        assert vsctl(ovsdb, "list-ports", "br-int") == ""
+    finally:
+        ovs.close()
+    assert plugged < TIMEOUT_S / 2 and unplugged < TIMEOUT_S / 2, (plugged, unplugged)
