@@ -281,12 +281,16 @@ class UpstreamAgent:
             raise LabError(f"upstream {self.mode} on {self.compute.name} exited: {self._tail()}")
 
     def _tail(self) -> str:
-        for path in (self.state / "agent.stderr", self.log):
+        """Why it exited: the last error line of its log, else of its stderr (python
+        warnings end up there, the traceback of a crash in the log), else their last lines."""
+        last = []
+        for path in (self.log, self.state / "agent.stderr"):
             lines = path.read_text(errors="replace").strip().splitlines() if path.exists() else []
-            errors = [ln for ln in lines if "ERROR" in ln or "Error" in ln] or lines
+            errors = [ln for ln in lines if any(k in ln for k in ("ERROR", "CRITICAL", "Error"))]
             if errors:
                 return errors[-1][-300:]
-        return "no output"
+            last += lines[-1:]
+        return " | ".join(ln[-200:] for ln in last) or "no output"
 
 
 def _ovnmeta_process(argv: str) -> bool:
