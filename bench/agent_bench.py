@@ -35,6 +35,7 @@ from benchkit import (
     cpu_seconds,
     in_ns,
     lab_prefix,
+    log_time,
     memory_breakdown,
     rss_mb,
 )
@@ -306,7 +307,7 @@ def bind_and_first_ok(lab: Lab, name: str, network: str) -> tuple[float, float]:
 
 # The agent's line when a network is served (agent/reconciler.py), with its wall time.
 PROVISIONED_RE = re.compile(
-    r"^(\S+ [0-9:]+),(\d{3}) .*\[net (\w{8})\] provisioned in (\d+) ms \(\d+ actions; "
+    r"^(\S+ [0-9:]+,\d{3}) .*\[net (\w{8})\] provisioned in (\d+) ms \(\d+ actions; "
     r"queued (\d+), observe (\d+), apply (\d+), edge (\d+)\)$",
     re.M,
 )
@@ -329,12 +330,11 @@ class BindSplit:
 def provisioned_line(log: str, network_id: str) -> tuple[float, int, tuple[int, ...]] | None:
     """(wall time, elapsed ms, (queued, observe, apply, edge) ms) of the last 'provisioned'
     line about `network_id` in `log`."""
-    found = [m for m in PROVISIONED_RE.finditer(log) if network_id.startswith(m[3])]
+    found = [m for m in PROVISIONED_RE.finditer(log) if network_id.startswith(m[2])]
     if not found:
         return None
     m = found[-1]
-    wall = time.mktime(time.strptime(m[1], "%Y-%m-%d %H:%M:%S")) + int(m[2]) / 1000
-    return wall, int(m[4]), tuple(int(m[i]) for i in range(5, 9))
+    return log_time(m[1]), int(m[3]), tuple(int(m[i]) for i in range(4, 8))
 
 
 def split_bind(lab: Lab, name: str, network: str) -> BindSplit:

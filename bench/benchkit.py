@@ -1,6 +1,7 @@
 """Shared by the benchmarks: a results table (figure, value, goal, same-run baseline), running
 a command inside a namespace, and /proc accounting (CPU time, RSS) of a set of processes."""
 
+import datetime
 import os
 import sys
 import uuid
@@ -31,6 +32,14 @@ class Table:
 
     def print(self) -> None:
         print(tables.render(HEAD, self.rows))
+
+
+AGENT_LOG_TIME = "%Y-%m-%d %H:%M:%S,%f"  # the agent's log lines begin so (core/logs.py)
+
+
+def log_time(stamp: str) -> float:
+    """Wall-clock seconds (as time.time()) of an agent log line's `2026-12-02 06:43:15,145`."""
+    return datetime.datetime.strptime(stamp, AGENT_LOG_TIME).timestamp()
 
 
 def lab_prefix(letter: str) -> str:

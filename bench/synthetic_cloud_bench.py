@@ -24,7 +24,6 @@ Usage: python bench/synthetic_cloud_bench.py [--quick] [--networks N] [--ports P
 
 import argparse
 import dataclasses
-import datetime
 import json
 import re
 import signal
@@ -35,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from agent_bench import READY_RE, SYNC_RE, first_ok_after_bind
-from benchkit import Table, lab_prefix, rss_mb
+from benchkit import Table, lab_prefix, log_time, rss_mb
 from costkit import (
     SocketMeter,
     agent_pids,
@@ -110,8 +109,7 @@ def phases(text: str) -> tuple[float, float, float]:
         return (float("nan"),) * 3
 
     def at(name: str) -> float:
-        stamp = datetime.datetime.strptime(found[name][1], "%Y-%m-%d %H:%M:%S,%f")
-        return stamp.timestamp() * 1000
+        return log_time(found[name][1]) * 1000
 
     began = at("ready") - float(found["ready"][2]) * 1000
     return (

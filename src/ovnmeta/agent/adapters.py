@@ -8,7 +8,6 @@ module knows about threads.
 from __future__ import annotations
 
 import asyncio
-import importlib
 import os
 import socket
 from collections.abc import Callable
@@ -93,13 +92,12 @@ class HostDataplane:
         return self._edge.pid
 
 
-# dataplane.apply (and pyroute2 with it, ~0.2 s of CPU) is imported on the first change to
-# the host, not at start: a restart that finds every network in place never needs it.
-APPLY_MODULE = "ovnmeta.agent.dataplane.apply"
-
-
 def _apply(actions: tuple[Action, ...], ports: ovs.Ovs) -> None:
-    importlib.import_module(APPLY_MODULE).apply(actions, ports)
+    # Imported on the first change to the host, not at start (pyroute2 with it, ~0.2 s of
+    # CPU): a restart that finds every network in place never needs it.
+    from ovnmeta.agent.dataplane import apply
+
+    apply.apply(actions, ports)
 
 
 class SbConnection:
