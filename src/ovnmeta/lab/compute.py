@@ -67,10 +67,10 @@ def br_int(fail_mode: str = "secure") -> list[str]:
     ]
 
 
-def start_switch(d: Path, identity: Mapping[str, str], netns: str | None = None) -> None:
-    """Open vSwitch of one node kept in directory `d`: ovsdb-server, the node's identity
-    (Open_vSwitch external_ids), ovs-vswitchd on the userspace datapath (no kernel module).
-    vswitchd opens ports by name in `netns`, so ports must be created there (recipe 6)."""
+def start_switch_db(d: Path, identity: Mapping[str, str], netns: str | None = None) -> None:
+    """The switch's ovsdb-server alone, initialised with the node's identity: what
+    `start_switch` runs ovs-vswitchd on, and what a test of an OVSDB client without any
+    datapath needs."""
     for sub in ("ovs", "ovn", "log"):
         (d / sub).mkdir(parents=True, exist_ok=True)
     env = switch_env(d)
@@ -92,7 +92,16 @@ def start_switch(d: Path, identity: Mapping[str, str], netns: str | None = None)
         env=env,
     )
     ids = [f"external_ids:{key}={value}" for key, value in identity.items()]
-    switch_vsctl(d, "--no-wait", "init", "--", "set", "Open_vSwitch", ".", *ids)
+    identify = ["--", "set", "Open_vSwitch", ".", *ids] if ids else []
+    switch_vsctl(d, "--no-wait", "init", *identify)
+
+
+def start_switch(d: Path, identity: Mapping[str, str], netns: str | None = None) -> None:
+    """Open vSwitch of one node kept in directory `d`: ovsdb-server, the node's identity
+    (Open_vSwitch external_ids), ovs-vswitchd on the userspace datapath (no kernel module).
+    vswitchd opens ports by name in `netns`, so ports must be created there (recipe 6)."""
+    start_switch_db(d, identity, netns)
+    env = switch_env(d)
     run(
         [
             "ovs-vswitchd",

@@ -11,8 +11,8 @@ from ovnmeta.agent.dataplane.ovs import Ovs
 from ovnmeta.agent.settings import OvsSettings
 from ovnmeta.core import procfs
 from ovnmeta.core.checks import OvsdbRemote
-from ovnmeta.lab.compute import VSWITCH_SCHEMA
-from ovnmeta.lab.proc import daemon_flags, run, stop
+from ovnmeta.lab import compute
+from ovnmeta.lab.proc import run, stop
 
 TIMEOUT_S = 10
 
@@ -20,21 +20,12 @@ TIMEOUT_S = 10
 @pytest.fixture
 def ovsdb(tmp_path: Path):
     """An Open_vSwitch database with br-int and no ovs-vswitchd; its UNIX socket."""
-    sock, pidfile = tmp_path / "db.sock", tmp_path / "ovsdb-server.pid"
-    run(["ovsdb-tool", "create", str(tmp_path / "conf.db"), VSWITCH_SCHEMA])
-    run(
-        [
-            "ovsdb-server",
-            str(tmp_path / "conf.db"),
-            f"--remote=punix:{sock}",
-            *daemon_flags(pidfile, tmp_path / "ovsdb-server.log", tmp_path / "ovsdb.ctl"),
-        ]
-    )
+    compute.start_switch_db(tmp_path, {})
     try:
-        run(["ovs-vsctl", f"--db=unix:{sock}", "--no-wait", "init", "--", "add-br", "br-int"])
-        yield sock
+        compute.switch_vsctl(tmp_path, "--no-wait", "add-br", "br-int")
+        yield compute.switch_sock(tmp_path)
     finally:
-        pid = procfs.read_pid(pidfile)
+        pid = procfs.read_pid(tmp_path / "ovs" / "ovsdb-server.pid")
         if pid is not None:
             stop([pid])
 
