@@ -1,7 +1,8 @@
 """What the rest of a cloud costs one real compute's agent (issue 14, item 4), on a 1+1 lab
 whose agent talks to an SB relay (--sb-relays 1, the default).
 
-The real compute serves LOCAL networks (one guest, the others bound VIFs without a guest).
+The real compute serves --local networks (default 6: one guest, the others bound VIFs without
+a guest; beyond 6 they are bound in bulk as OVS dummy VIFs, Lab.bound_networks).
 Measured in one run, in this order:
 1. no cloud: a network gets its first local VIF -> the guest's first 200; agent restarts ->
    all served, with RSS, CPU and the SB bytes its connection received (medians of STARTS);
@@ -19,7 +20,7 @@ Measured in one run, in this order:
 What processes spend comes from the kernel (bench/costkit.py): CPU and RSS from /proc, SB
 bytes from TCP_INFO of their SB sockets; the SB leader's ovsdb-server likewise.
 Usage: python bench/synthetic_cloud_bench.py [--quick] [--networks N] [--ports P] [--chassis C]
-       [--elsewhere N] [--changes N] [--sb-relays N] [--no-upstream] [--keep-log PATH]
+       [--elsewhere N] [--changes N] [--sb-relays N] [--no-upstream] [--keep-log PATH] [--local N]
 """
 
 import argparse
@@ -57,6 +58,7 @@ SETTLE_S = 5.0  # after "all served", before a start's RSS and CPU are read
 STARTS = 3  # agent restarts per case; each figure is their median
 UPSTREAM_CHANGES = 200  # foreign port changes while upstream's agent runs
 LOCAL = 6  # networks the real compute serves (the guest's, 4 bound VIFs, the first-VIF one)
+BULK_BATCH = 50  # networks per NB / OVS transaction beyond LOCAL (Lab.bound_networks)
 SB_TABLES = ("Chassis", "Chassis_Private", "Encap", "Datapath_Binding", "Port_Binding")
 
 TABLE = Table()
@@ -69,6 +71,11 @@ def status(lab: Lab) -> dict:
         return json.loads(path.read_text())
     except (OSError, ValueError):
         return {}
+
+
+def local_count(lab: Lab) -> int:
+    """The networks the real compute serves: every network of the lab's state is on cmp1."""
+    return len(lab.state().networks)
 
 
 def served(st: dict) -> int:
@@ -121,6 +128,7 @@ def phases(text: str) -> tuple[float, float, float]:
 
 def measure_start(lab: Lab) -> Start:
     old = status(lab).get("agent_pid")
+    local = local_count(lab)
     since = len(lab.agent_log(1))
     lab.stop_agent(1, signal.SIGTERM)
     leader0, relay0 = leader_cpu(lab), relays_cpu(lab)
@@ -129,9 +137,9 @@ def measure_start(lab: Lab) -> Start:
 
     def all_served() -> bool:
         st = status(lab)
-        return st.get("agent_pid") not in (None, old) and served(st) >= LOCAL
+        return st.get("agent_pid") not in (None, old) and served(st) >= local
 
-    wait_until(f"{LOCAL} networks served", all_served, 120, 0.02)
+    wait_until(f"{local} networks served", all_served, 120, 0.02)
     seconds = time.monotonic() - t0
     time.sleep(SETTLE_S)
     st = status(lab)
@@ -240,13 +248,14 @@ def churn_row(figure: str, spent: Spent, changes: int) -> None:
 
 def start_ovnmeta(lab: Lab, old: int | None) -> None:
     """Start ovnmeta's agent; returns once a process other than `old` serves every network."""
+    local = local_count(lab)
     lab.start_agent(1)
 
     def serving() -> bool:
         st = status(lab)
-        return st.get("agent_pid") not in (None, old) and served(st) >= LOCAL
+        return st.get("agent_pid") not in (None, old) and served(st) >= local
 
-    wait_until(f"ovnmeta's {LOCAL} networks served", serving, 120)
+    wait_until(f"ovnmeta's {local} networks served", serving, 120)
 
 
 def restart_ovnmeta(lab: Lab) -> None:
@@ -312,8 +321,9 @@ def tunnels(lab: Lab) -> int:
     return len(out.split())
 
 
-def local_networks(lab: Lab) -> None:
-    """The real compute's own networks: a guest on `home`, bound VIFs on local1..4."""
+def local_networks(lab: Lab, local: int) -> None:
+    """The real compute's own networks: a guest on `home`, bound VIFs on local1..4, and
+    `local` - LOCAL more bound in bulk (dummy VIFs; "later" is bound by the bench itself)."""
     lab.create_network("home", ["10.0.0.0/24"])
     lab.boot("vm1", "home", 1)
     wait_200(lab, "vm1")
@@ -322,6 +332,11 @@ def local_networks(lab: Lab) -> None:
         lab.bind_vif(f"local{i}", i)
     lab.create_network("later", ["10.0.0.0/24"])  # first_ok_after_bind's subnet
     wait_until(f"{LOCAL - 1} networks served", lambda: served(status(lab)) >= LOCAL - 1, 60, 0.1)
+    for start in range(LOCAL, local, BULK_BATCH):
+        batch = range(start, min(start + BULK_BATCH, local))
+        lab.bound_networks([f"bulk{i}" for i in batch], start)
+    bulk = local - 1
+    wait_until(f"{bulk} networks served", lambda: served(status(lab)) >= bulk, 3600, 0.2)
 
 
 # --- upstream's agent in ovnmeta's place (lab.upstream_agent) -----------------------------
@@ -425,16 +440,18 @@ def main(
     relays: int,
     keep_log: str,
     upstream: bool,
+    local: int,
 ) -> int:
     lab = Lab(lab_prefix("hs"))
     print(
         f"synthetic cloud bench, lab {lab.prefix}: {spec.networks} networks, {spec.ports} ports, "
-        f"{spec.chassis} foreign chassis; {elsewhere} networks elsewhere; {relays} SB relays",
+        f"{spec.chassis} foreign chassis; {elsewhere} networks elsewhere; {relays} SB relays; "
+        f"{local} local networks",
         file=sys.stderr,
     )
     try:
         lab.up(controllers=1, computes=1, sb_relays=relays)
-        local_networks(lab)
+        local_networks(lab, local)
         topo = lab.topology()
         nb = lab.northbound()
 
@@ -557,7 +574,7 @@ def main(
     return 0
 
 
-def parse(argv: list[str]) -> tuple[cloud_rows.CloudSpec, int, int, int, str, bool]:
+def parse(argv: list[str]) -> tuple[cloud_rows.CloudSpec, int, int, int, str, bool, int]:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="1,000 networks, 5,000 ports, 50 chassis")
     p.add_argument("--networks", type=int)
@@ -570,6 +587,9 @@ def parse(argv: list[str]) -> tuple[cloud_rows.CloudSpec, int, int, int, str, bo
     )
     p.add_argument("--keep-log", default="", help="save the agent's log here")
     p.add_argument("--no-upstream", action="store_true", help="skip upstream's agent")
+    p.add_argument(
+        "--local", type=int, default=LOCAL, help=f"networks the real compute serves (>= {LOCAL})"
+    )
     a = p.parse_args(argv)
     quick = (1000, 5000, 50) if a.quick else (10_000, 50_000, 500)
     spec = cloud_rows.CloudSpec(
@@ -577,7 +597,9 @@ def parse(argv: list[str]) -> tuple[cloud_rows.CloudSpec, int, int, int, str, bo
         ports=a.ports if a.ports is not None else quick[1],
         chassis=a.chassis if a.chassis is not None else quick[2],
     )
-    return spec, a.elsewhere, a.changes, a.sb_relays, a.keep_log, not a.no_upstream
+    if a.local < LOCAL:
+        p.error(f"--local: at least {LOCAL}, not {a.local}")
+    return spec, a.elsewhere, a.changes, a.sb_relays, a.keep_log, not a.no_upstream, a.local
 
 
 if __name__ == "__main__":
