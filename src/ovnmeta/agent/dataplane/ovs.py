@@ -7,13 +7,14 @@ object named.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from ovsdbapp.backend.ovs_idl import connection, idlutils, transaction
 from ovsdbapp.schema.open_vswitch import impl_idl
 
 from ovnmeta.agent.dataplane.group_commit import GroupCommit
+from ovnmeta.agent.dataplane.port_index import PortIndex
 from ovnmeta.agent.settings import OvsSettings
 from ovnmeta.core.errors import OvsError, SbError
 from ovnmeta.core.model import Identity
@@ -67,8 +68,7 @@ class Ovs:
     def __init__(self, settings: OvsSettings) -> None:
         self._settings = settings
         self._api: impl_idl.OvsdbIdl | None = None
-        # ports_of's index: port name -> (bridge, Port row), valid for one change_seqno
-        self._ports: tuple[int, dict[str, list[tuple[str, Any]]]] | None = None
+        self._ports: PortIndex[Any] = PortIndex()  # ports_of's: port name -> bridge
         self._plugs: GroupCommit[tuple[str, str, str]] = GroupCommit(self._plug_all)
 
     def connect(self) -> None:
@@ -117,35 +117,32 @@ class Ovs:
         return any(b.name == name for b in self.api.tables["Bridge"].rows.values())
 
     def ports_of(self, names: Iterable[str]) -> tuple[tuple[str, str, str | None], ...]:
-        """Asked once per network observed: walking every bridge's ports each time made a full
-        sync O(networks^2), so the walk (names only) is kept until the IDL's change_seqno
-        moves; the interfaces are read for the ports asked for only."""
+        """Asked once per network observed: the bridge of each port comes from an index kept
+        from the bridges' `ports` columns (dataplane/port_index.py), the interfaces are read
+        for the ports asked for only."""
+        ports = self.api.tables["Port"].rows
+        self._ports.refresh(self._bridge_columns(), lambda u: _name(ports.get(u)))
         found = []
         for name in set(names):
-            for bridge, port in self._port_index().get(name, ()):
+            for bridge, uuid in self._ports.lookup(name):
                 iface_id = None
                 try:
-                    for iface in port.interfaces:
+                    for iface in ports[uuid].interfaces:
                         iface_id = iface.external_ids.get("iface-id", iface_id)
-                except AttributeError:  # a row the IDL thread is removing right now
+                except (KeyError, AttributeError):  # a row the IDL thread is removing now
                     continue
                 found.append((bridge, name, iface_id))
         return tuple(sorted(found))
 
-    def _port_index(self) -> dict[str, list[tuple[str, Any]]]:
-        seqno = self.api.idl.change_seqno
-        if self._ports is not None and self._ports[0] == seqno:
-            return self._ports[1]
-        index: dict[str, list[tuple[str, Any]]] = {}
-        complete = True
+    def _bridge_columns(self) -> list[tuple[str, object, Callable[[], Iterable[Any]]]]:
+        """(name, `ports` column object, its UUIDs) per bridge. python-ovs keeps a row's
+        committed columns in `_data` and replaces a column's Datum when it changes."""
+        out = []
         for bridge in list(self.api.tables["Bridge"].rows.values()):
-            try:
-                for port in bridge.ports:
-                    index.setdefault(port.name, []).append((bridge.name, port))
-            except AttributeError:  # rows read while the IDL thread changes them
-                complete = False
-        self._ports = (seqno, index) if complete else None
-        return index
+            datum = bridge._data.get("ports")
+            if datum is not None:
+                out.append((bridge.name, datum, lambda d=datum: [a.value for a in d.values]))
+        return out
 
     def plug(self, bridge: str, port: str, iface_id: str) -> None:
         """Plugs made at the same time from several workers share one transaction:
@@ -178,3 +175,10 @@ class Ovs:
     def _transaction(self) -> NoWaitTransaction:
         api = self.api
         return NoWaitTransaction(api, api.ovsdb_connection, check_error=True)
+
+
+def _name(port: Any) -> str | None:
+    try:
+        return None if port is None else str(port.name)
+    except AttributeError:  # removed by the IDL thread meanwhile
+        return None
