@@ -7,7 +7,7 @@ object named.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from ovsdbapp.backend.ovs_idl import connection, idlutils, transaction
@@ -69,6 +69,7 @@ class Ovs:
         self._settings = settings
         self._api: impl_idl.OvsdbIdl | None = None
         self._ports: PortIndex[Any] = PortIndex()  # ports_of's: port name -> bridge
+        self._ports_seqno: int | None = None  # the IDL change_seqno it was refreshed at
         self._plugs: GroupCommit[tuple[str, str, str]] = GroupCommit(self._plug_all)
 
     def connect(self) -> None:
@@ -118,10 +119,13 @@ class Ovs:
 
     def ports_of(self, names: Iterable[str]) -> tuple[tuple[str, str, str | None], ...]:
         """Asked once per network observed: the bridge of each port comes from an index kept
-        from the bridges' `ports` columns (dataplane/port_index.py), the interfaces are read
-        for the ports asked for only."""
+        from the bridges' `ports` columns (dataplane/port_index.py), refreshed when the IDL's
+        change_seqno moved; the interfaces are read for the ports asked for only."""
         ports = self.api.tables["Port"].rows
-        self._ports.refresh(self._bridge_columns(), lambda u: _name(ports.get(u)))
+        seqno = self.api.idl.change_seqno
+        if seqno != self._ports_seqno:
+            self._ports.refresh(self._bridge_ports(), lambda u: _name(ports.get(u)))
+            self._ports_seqno = seqno
         found = []
         for name in set(names):
             for bridge, uuid in self._ports.lookup(name):
@@ -134,14 +138,14 @@ class Ovs:
                 found.append((bridge, name, iface_id))
         return tuple(sorted(found))
 
-    def _bridge_columns(self) -> list[tuple[str, object, Callable[[], Iterable[Any]]]]:
-        """(name, `ports` column object, its UUIDs) per bridge. python-ovs keeps a row's
-        committed columns in `_data` and replaces a column's Datum when it changes."""
+    def _bridge_ports(self) -> list[tuple[str, list[Any]]]:
+        """(name, port UUIDs) per bridge, read from the committed column (`Row._data`)
+        without turning each port into a Row."""
         out = []
         for bridge in list(self.api.tables["Bridge"].rows.values()):
             datum = bridge._data.get("ports")
             if datum is not None:
-                out.append((bridge.name, datum, lambda d=datum: [a.value for a in d.values]))
+                out.append((bridge.name, [atom.value for atom in list(datum.values)]))
         return out
 
     def plug(self, bridge: str, port: str, iface_id: str) -> None:

@@ -7,11 +7,12 @@ network: at 1,000 networks (2,000 ports) that walk, python-ovs turning each brid
 into sorted Row objects and reading every name, was 100-190 ms of a new network's observe
 (py-spy, docs/agent.md "A new network's bind at 1,000 networks").
 
-Here each bridge's port set is taken from its `ports` column as python-ovs stores it: the
-column value is a new object whenever the column changes, so an unchanged object means an
-unchanged set; a changed one is diffed against the last, and only the ports that came in are
-looked up by UUID. A UUID with no row yet (the Bridge update read before its Port row, or a
-port outside the monitor condition) is looked up again on the next refresh.
+Here each bridge's port set is read from its `ports` column as python-ovs stores it (the
+UUIDs only: no Row objects, no sorting), diffed against the last one, and only the ports that
+came in are looked up by UUID; the caller skips the refresh while change_seqno stays put. A
+UUID with no row yet (the Bridge update read before its Port row, or a port outside the
+monitor condition) is looked up again on the next refresh. (The column object itself cannot
+tell a change: python-ovs applies a monitor diff to a set column in place.)
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ U = TypeVar("U")  # a port's UUID (hashable)
 
 @dataclass
 class _Bridge(Generic[U]):
-    column: object = None  # the `ports` column object the sets below were made from
+    uuids: frozenset[U] = frozenset()  # the `ports` column as last read
     names: dict[U, str] = field(default_factory=dict)  # port UUID -> port name
     unknown: set[U] = field(default_factory=set)  # UUIDs whose row was not found (yet)
 
@@ -37,24 +38,24 @@ class PortIndex(Generic[U]):
 
     def refresh(
         self,
-        bridges: Iterable[tuple[str, object, Callable[[], Iterable[U]]]],
+        bridges: Iterable[tuple[str, Iterable[U]]],
         name_of: Callable[[U], str | None],
     ) -> None:
-        """`bridges`: (name, its `ports` column object, the UUIDs in it); `name_of`: a
-        port's name by UUID, None if the replica has no such row."""
+        """`bridges`: (name, the port UUIDs in its `ports` column); `name_of`: a port's
+        name by UUID, None if the replica has no such row."""
         seen = set()
         changed = False
-        for bridge, column, uuids in bridges:
+        for bridge, uuids in bridges:
             seen.add(bridge)
             state = self._bridges.setdefault(bridge, _Bridge())
-            if state.column is not column:
-                now = set(uuids())
-                for gone in [u for u in state.names if u not in now]:
-                    del state.names[gone]
-                    changed = True
+            now = frozenset(uuids)
+            if now != state.uuids:
+                for gone in state.uuids - now:
+                    if state.names.pop(gone, None) is not None:
+                        changed = True
                 state.unknown &= now
-                state.unknown |= {u for u in now if u not in state.names}
-                state.column = column
+                state.unknown |= now - state.uuids
+                state.uuids = now
             for uuid in list(state.unknown):
                 name = name_of(uuid)
                 if name is not None:
