@@ -270,7 +270,7 @@ def bind_and_first_ok(lab: Lab, name: str, network: str) -> tuple[float, float]:
     port = vm.port
     nb = lab.northbound(st)
     cmp = lab.topology().compute(1)
-    logical.add_instance_port(nb, net, vm)
+    logical.add_instance_port(nb, net, vm, cmp.chassis)
     instance.attach(cmp, vm, ipv6=False)
     # A static address instead of DHCP, so that polling can start before the port is bound.
     netns.shell(

@@ -49,7 +49,7 @@ def prepare(lab: Lab, network: str, count: int, tag: str) -> list[InstanceRecord
         vm = instance_record(lab.prefix, net, "cmp1", f"s{tag}{i}", used)
         used.update(vm.addresses)
         services.register_instance(lab.dir, vm, net, None, (), {})
-        logical.add_instance_port(nb, net, vm)
+        logical.add_instance_port(nb, net, vm, lab.topology(st).compute(1).chassis)
         vms.append(vm)
     return vms
 

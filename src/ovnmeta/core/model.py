@@ -36,6 +36,9 @@ class Vif:
     additional_chassis: frozenset[ChassisId]
     device_id: str
     project_id: str
+    # The chassis neutron asked for (`requested-chassis`, set once the binding host is known,
+    # before the VIF is plugged); None if unset or the SB has no such column.
+    requested_chassis: ChassisId | None = None
 
     def is_local(self, own: ChassisId | None) -> bool:
         return own is not None and (own in self.chassis or own in self.additional_chassis)

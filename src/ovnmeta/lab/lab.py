@@ -453,7 +453,7 @@ class Lab:
                     )
                 services.register_instance(self.dir, vm, net, user_data, keys, meta or {})
                 if not st.neutron:
-                    logical.add_instance_port(nb, net, vm)
+                    logical.add_instance_port(nb, net, vm, cmp.chassis)
                 instance.plug(self.dir, cmp, vm, ipv6=any(":" in c for c in net.cidrs))
                 logical.wait_port_up(nb, vm.port)
                 vm.dhcp = instance.run_dhcp(self.dir, vm)
@@ -479,7 +479,7 @@ class Lab:
             if st.neutron:
                 vm.port = neutron_logical.add_instance_port(self.neutron(st), net, vm, cmp.chassis)
             else:
-                logical.add_instance_port(self.northbound(st), net, vm)
+                logical.add_instance_port(self.northbound(st), net, vm, cmp.chassis)
             instance.bind(self.dir, cmp, bound_device(index), vm.port, "type=internal")
             return vm.port
 
@@ -512,7 +512,7 @@ class Lab:
                 st.networks[net.name] = net
                 ports.append((net, bound_port(net, cmp.name, i)))
             save(self.dir, st)
-            logical.add_instance_ports(nb, ports)
+            logical.add_instance_ports(nb, ports, cmp.chassis)
             plugs = [(bound_device(i), vm.port) for i, (_, vm) in enumerate(ports, first_index)]
             instance.bind_many(self.dir, cmp, plugs, "type=dummy", timeout=300)
 

@@ -150,19 +150,27 @@ def delete_network(nb: Northbound, net: NetworkRecord) -> None:
     nb.nbctl(*cmd)
 
 
-def add_instance_port(nb: Northbound, net: NetworkRecord, vm: InstanceRecord) -> None:
-    nb.nbctl(*_instance_port_command(net, vm))
+def add_instance_port(
+    nb: Northbound, net: NetworkRecord, vm: InstanceRecord, chassis: str | None = None
+) -> None:
+    """`chassis`: the compute's chassis name, set as `requested-chassis` the way neutron
+    does once the port's binding host is known (before nova plugs the VIF)."""
+    nb.nbctl(*_instance_port_command(net, vm, chassis))
 
 
 def add_instance_ports(
-    nb: Northbound, ports: Sequence[tuple[NetworkRecord, InstanceRecord]]
+    nb: Northbound,
+    ports: Sequence[tuple[NetworkRecord, InstanceRecord]],
+    chassis: str | None = None,
 ) -> None:
     """Instance ports (network, port) added in one NB transaction."""
-    args = [arg for net, vm in ports for arg in _instance_port_command(net, vm)]
+    args = [arg for net, vm in ports for arg in _instance_port_command(net, vm, chassis)]
     nb.nbctl(*args, timeout=10 + len(ports))
 
 
-def _instance_port_command(net: NetworkRecord, vm: InstanceRecord) -> list[str]:
+def _instance_port_command(
+    net: NetworkRecord, vm: InstanceRecord, chassis: str | None = None
+) -> list[str]:
     addresses = f"{vm.mac} {' '.join(vm.addresses)}"
     v4 = [s for s in net.cidrs if ":" not in s]
     port_security = addresses
@@ -201,6 +209,8 @@ def _instance_port_command(net: NetworkRecord, vm: InstanceRecord) -> list[str]:
             }
         ),
     ]
+    if chassis:
+        cmd += ["--", "set", "Logical_Switch_Port", vm.port, f"options:requested-chassis={chassis}"]
     if v4:
         cmd += ["--", "lsp-set-dhcpv4-options", vm.port, net.dhcp_options[v4[0]]]
     return cmd

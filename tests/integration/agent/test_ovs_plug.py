@@ -51,3 +51,31 @@ def test_plug_and_unplug_do_not_wait_for_vswitchd(ovsdb):
     finally:
         ovs.close()
     assert plugged < TIMEOUT_S / 2 and unplugged < TIMEOUT_S / 2, (plugged, unplugged)
+
+
+def test_ports_of_follows_ports_added_and_removed_by_anyone(ovsdb):
+    """ports_of's index (dataplane/port_index.py) against a real IDL, whose monitor diffs
+    change a bridge's `ports` column in place: every plug, unplug and foreign add is seen."""
+    ovs = Ovs(OvsSettings(OvsdbRemote("unix", str(ovsdb)), TIMEOUT_S, 0))
+    ovs.connect()
+
+    def seen(name: str, want: tuple) -> None:
+        deadline = time.monotonic() + TIMEOUT_S
+        while ovs.ports_of([name]) != want:
+            assert time.monotonic() < deadline, (name, ovs.ports_of([name]), want)
+            time.sleep(0.02)
+
+    try:
+        vsctl(ovsdb, "add-port", "br-int", "vif0")  # a port the agent did not make
+        seen("vif0", (("br-int", "vif0", None),))
+        ovs.plug("br-int", "tapmeta0", "mp-1")
+        seen("tapmeta0", (("br-int", "tapmeta0", "mp-1"),))
+        ovs.unplug("br-int", "tapmeta0")
+        seen("tapmeta0", ())
+        vsctl(ovsdb, "add-br", "br-ex", "--", "add-port", "br-ex", "tapmeta0")
+        seen("tapmeta0", (("br-ex", "tapmeta0", None),))
+        vsctl(ovsdb, "del-port", "vif0")
+        seen("vif0", ())
+        assert ovs.ports_of(["tapmeta0", "vif0"]) == (("br-ex", "tapmeta0", None),)
+    finally:
+        ovs.close()

@@ -26,6 +26,7 @@ def vif(
     device_id="inst-1",
     project="proj-1",
     type_="",
+    requested=(),
 ):
     row = rows.PortBindingRow(
         uuid=uuid,
@@ -40,6 +41,7 @@ def vif(
             "neutron:project_id": project,
             "neutron:device_owner": "compute:nova",
         },
+        requested_chassis=tuple(requested),
     )
     return changes.PortUpdated(uuid, rows.to_port(row))
 

@@ -69,6 +69,9 @@ class Edge:
         # the edge is not down meanwhile (the supervisor must not restart it).
         self._reloading = False
         self.frontends: dict[NetworkId, Frontend] = {}  # what it serves (once apply returned)
+        # ... as this process last rendered it (not set by adopt: the adopted text may come
+        # from other settings, so the first apply after a restart renders and compares)
+        self._applied: list[Frontend] | None = None
 
     @property
     def pid(self) -> int | None:
@@ -117,6 +120,11 @@ class Edge:
     def apply(self, frontends: Iterable[Frontend]) -> bool:
         """Make the edge serve exactly `frontends`; True if it had to change."""
         frontends = sorted(frontends)
+        if frontends == self._applied and self.pid is not None:
+            # What this process last rendered, from the same settings: the same text. Main
+            # is offered its frontends on every commit; rendering 1,000 of them to compare
+            # was a few ms of the GIL per new network, more on a busy host.
+            return False
         text = haproxy_conf.render(frontends, self._s, self._fd_limit, self.shard)
         if text == self._text and self.pid is not None:
             return False
@@ -153,6 +161,7 @@ class Edge:
             ),
         )
         self._text = text
+        self._applied = frontends
         self.frontends = {fe.network: fe for fe in frontends}
         return True
 

@@ -14,6 +14,7 @@ from ovsdbapp.backend.ovs_idl import connection, idlutils, transaction
 from ovsdbapp.schema.open_vswitch import impl_idl
 
 from ovnmeta.agent.dataplane.group_commit import GroupCommit
+from ovnmeta.agent.dataplane.port_index import PortIndex
 from ovnmeta.agent.settings import OvsSettings
 from ovnmeta.core.errors import OvsError, SbError
 from ovnmeta.core.model import Identity
@@ -67,8 +68,8 @@ class Ovs:
     def __init__(self, settings: OvsSettings) -> None:
         self._settings = settings
         self._api: impl_idl.OvsdbIdl | None = None
-        # ports_of's index: port name -> (bridge, Port row), valid for one change_seqno
-        self._ports: tuple[int, dict[str, list[tuple[str, Any]]]] | None = None
+        self._ports: PortIndex[Any] = PortIndex()  # ports_of's: port name -> bridge
+        self._ports_seqno: int | None = None  # the IDL change_seqno it was refreshed at
         self._plugs: GroupCommit[tuple[str, str, str]] = GroupCommit(self._plug_all)
 
     def connect(self) -> None:
@@ -117,35 +118,35 @@ class Ovs:
         return any(b.name == name for b in self.api.tables["Bridge"].rows.values())
 
     def ports_of(self, names: Iterable[str]) -> tuple[tuple[str, str, str | None], ...]:
-        """Asked once per network observed: walking every bridge's ports each time made a full
-        sync O(networks^2), so the walk (names only) is kept until the IDL's change_seqno
-        moves; the interfaces are read for the ports asked for only."""
+        """Asked once per network observed: the bridge of each port comes from an index kept
+        from the bridges' `ports` columns (dataplane/port_index.py), refreshed when the IDL's
+        change_seqno moved; the interfaces are read for the ports asked for only."""
+        ports = self.api.tables["Port"].rows
+        seqno = self.api.idl.change_seqno
+        if seqno != self._ports_seqno:
+            self._ports.refresh(self._bridge_ports(), lambda u: _name(ports.get(u)))
+            self._ports_seqno = seqno
         found = []
         for name in set(names):
-            for bridge, port in self._port_index().get(name, ()):
+            for bridge, uuid in self._ports.lookup(name):
                 iface_id = None
                 try:
-                    for iface in port.interfaces:
+                    for iface in ports[uuid].interfaces:
                         iface_id = iface.external_ids.get("iface-id", iface_id)
-                except AttributeError:  # a row the IDL thread is removing right now
+                except (KeyError, AttributeError):  # a row the IDL thread is removing now
                     continue
                 found.append((bridge, name, iface_id))
         return tuple(sorted(found))
 
-    def _port_index(self) -> dict[str, list[tuple[str, Any]]]:
-        seqno = self.api.idl.change_seqno
-        if self._ports is not None and self._ports[0] == seqno:
-            return self._ports[1]
-        index: dict[str, list[tuple[str, Any]]] = {}
-        complete = True
+    def _bridge_ports(self) -> list[tuple[str, list[Any]]]:
+        """(name, port UUIDs) per bridge, read from the committed column (`Row._data`)
+        without turning each port into a Row."""
+        out = []
         for bridge in list(self.api.tables["Bridge"].rows.values()):
-            try:
-                for port in bridge.ports:
-                    index.setdefault(port.name, []).append((bridge.name, port))
-            except AttributeError:  # rows read while the IDL thread changes them
-                complete = False
-        self._ports = (seqno, index) if complete else None
-        return index
+            datum = bridge._data.get("ports")
+            if datum is not None:
+                out.append((bridge.name, [atom.value for atom in list(datum.values)]))
+        return out
 
     def plug(self, bridge: str, port: str, iface_id: str) -> None:
         """Plugs made at the same time from several workers share one transaction:
@@ -178,3 +179,10 @@ class Ovs:
     def _transaction(self) -> NoWaitTransaction:
         api = self.api
         return NoWaitTransaction(api, api.ovsdb_connection, check_error=True)
+
+
+def _name(port: Any) -> str | None:
+    try:
+        return None if port is None else str(port.name)
+    except AttributeError:  # removed by the IDL thread meanwhile
+        return None

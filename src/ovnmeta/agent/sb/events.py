@@ -33,6 +33,7 @@ def port_row(row: Any) -> rows.PortBindingRow:
         chassis=uuids(row, "chassis"),
         additional_chassis=uuids(row, "additional_chassis"),
         external_ids=dict(row.external_ids),
+        requested_chassis=uuids(row, "requested_chassis"),
     )
 
 

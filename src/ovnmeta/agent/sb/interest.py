@@ -3,7 +3,8 @@
 The SB client monitors the localports and Datapath_Binding rows of exactly these datapaths
 (issue 14), so a network created anywhere else in the cloud never reaches this agent. A
 datapath is wanted while at least one VIF on it is local (`chassis` or `additional_chassis`
-names us): the condition grows before the namespace is needed and shrinks when the last
+names us) or requested here (`requested_chassis`, which neutron sets before the VIF is
+plugged): the condition grows before the namespace is needed and shrinks when the last
 local port leaves. Remote ports of a wanted datapath never keep it wanted, or it would hold
 itself in the condition forever.
 
@@ -23,8 +24,11 @@ Port = Vif | MetadataPort | None
 
 
 def local_datapath(port: Port, own: ChassisId | None) -> DatapathId | None:
-    """The datapath this port makes wanted, if any."""
-    if isinstance(port, Vif) and port.datapath is not None and port.is_local(own):
+    """The datapath this port makes wanted, if any: a VIF bound here, or one whose
+    requested chassis is here (it will be bound here: its localport comes in beforehand)."""
+    if not isinstance(port, Vif) or port.datapath is None or own is None:
+        return None
+    if port.is_local(own) or port.requested_chassis == own:
         return port.datapath
     return None
 

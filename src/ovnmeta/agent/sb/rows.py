@@ -31,6 +31,7 @@ class PortBindingRow:
     chassis: tuple[str, ...] = ()
     additional_chassis: tuple[str, ...] = ()
     external_ids: Mapping[str, str] = field(default_factory=dict)
+    requested_chassis: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +92,7 @@ def to_port(row: PortBindingRow) -> Vif | MetadataPort | None:
         additional_chassis=frozenset(ChassisId(c) for c in row.additional_chassis),
         device_id=ext.get("neutron:device_id", ""),
         project_id=ext.get("neutron:project_id", ""),
+        requested_chassis=ChassisId(row.requested_chassis[0]) if row.requested_chassis else None,
     )
 
 
@@ -104,16 +106,23 @@ def to_datapath(row: DatapathBindingRow) -> Datapath:
 # -- monitor conditions (OVSDB clauses; the clauses of one condition are ORed) ----------------
 
 
-def port_binding_condition(chassis: str | None, datapaths: frozenset[DatapathId]) -> list[object]:
+def port_binding_condition(
+    chassis: str | None, datapaths: frozenset[DatapathId], requested: bool = False
+) -> list[object]:
     """Ports bound here (or here as a migration target) and every port of a datapath served
     here, which includes its localport: OVSDB cannot AND `type == localport` with a datapath,
-    and a localport must not be monitored cloud-wide (issue 14)."""
+    and a localport must not be monitored cloud-wide (issue 14). `requested`: also the ports
+    whose requested_chassis is here (an SB schema with that column), as ovn-controller
+    monitors them: neutron sets it before the VIF is plugged, so a new network's datapath and
+    localport are here before ovn-controller binds its first port, not a condition round
+    after it."""
     if chassis is None:
         return _datapath_clauses("datapath", datapaths) or [False]
     ref = ["uuid", chassis]
     return [
         ["chassis", "==", ref],
         ["additional_chassis", "includes", ref],
+        *([["requested_chassis", "==", ref]] if requested else []),
         *_datapath_clauses("datapath", datapaths),
     ]
 

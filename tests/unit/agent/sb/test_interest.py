@@ -21,6 +21,24 @@ def test_bound_here_or_migration_target_makes_its_datapath_wanted():
     assert moved == [True, True]
 
 
+def test_a_port_requested_here_makes_its_datapath_wanted_before_it_is_bound():
+    # neutron sets requested-chassis before the VIF is plugged: the localport comes in then,
+    # not a condition round after ovn-controller binds the port.
+    local, moved = tracked(
+        vif("p1", DP_A, chassis=(), requested=(OWN,)),
+        vif("p1", DP_A, requested=(OWN,)),  # now bound here: already wanted
+        vif("p2", DP_B, chassis=(), requested=(OTHER,)),  # requested elsewhere
+    )
+    assert moved == [True, False, False]
+    assert local.datapaths == {DP_A}
+    index = Index()
+    index.apply(changes.ChassisFound(OWN))
+    index.apply(datapath(DP_A, NET_A))
+    index.apply(vif("p1", DP_A, chassis=(), requested=(OWN,)))
+    assert index.condition_datapaths() == {DP_A}
+    assert index.local_networks() == frozenset()  # served once bound here, not before
+
+
 def test_remote_ports_and_localports_never_make_a_datapath_wanted():
     local, moved = tracked(vif("p1", DP_A, chassis=(OTHER,)), meta("m1", DP_B, NET_B))
     assert local.datapaths == frozenset()
@@ -96,6 +114,11 @@ def test_port_condition_names_our_chassis_and_each_wanted_datapath():
         ["datapath", "==", ["uuid", DP_B]],
     ]
     assert rows.datapath_binding_condition(frozenset({DP_A})) == [["_uuid", "==", ["uuid", DP_A]]]
+    assert rows.port_binding_condition(OWN, frozenset(), requested=True) == [
+        ["chassis", "==", ["uuid", OWN]],
+        ["additional_chassis", "includes", ["uuid", OWN]],
+        ["requested_chassis", "==", ["uuid", OWN]],
+    ]
 
 
 def test_nothing_wanted_matches_no_row():
