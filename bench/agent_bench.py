@@ -229,7 +229,7 @@ def agent_pid(lab: Lab) -> int | None:
 
 
 def rss_and_procs(lab: Lab) -> tuple[float, int, str]:
-    """Summed RSS, process count, and per process `label RSS/private MB` (smaps_rollup)."""
+    """Summed RSS, process count, and per process `label RSS/private/PSS MB` (smaps_rollup)."""
     pids = agent_processes(lab)
     return rss_mb(pids), len(pids), memory_breakdown(pids)
 
@@ -592,7 +592,7 @@ def main(checkpoints: list[int], quick: bool) -> int:
             "1 network: RSS agent + edge",
             f"{rss1:.0f} MB ({procs1} processes)",
             "",
-            f"RSS/private MB: {by1}",
+            f"RSS/private/PSS MB: {by1}",
         )
 
         splits = new_network_samples(lab, "new", samples_n)
@@ -653,7 +653,7 @@ def main(checkpoints: list[int], quick: bool) -> int:
             f"{networks} networks: RSS agent + edge",
             f"{rss:.0f} MB ({procs} processes)",
             "<= 100 MB, processes independent of networks",
-            f"1 network: {rss1:.0f} MB ({procs1} processes); RSS/private MB: {by}",
+            f"1 network: {rss1:.0f} MB ({procs1} processes); RSS/private/PSS MB: {by}",
         )
         ns_before = lab.run_on_compute(1, ["ip", "netns", "list"]).count("ovnmeta-")
         for sig, label in ((signal.SIGTERM, "restart"), (signal.SIGKILL, "kill -9")):

@@ -84,9 +84,10 @@ def rss_mb(pids: Iterable[int]) -> float:
     return total
 
 
-def memory_kb(pid: int) -> tuple[int, int]:
-    """(RSS, private) of one process in kB from smaps_rollup: what is shared with another
-    process (the same binary's pages, a forked parent's) counts in RSS but not in private."""
+def memory_kb(pid: int) -> tuple[int, int, int]:
+    """(RSS, private, PSS) of one process in kB from smaps_rollup: what is shared with another
+    process (the same binary's pages, a forked parent's) counts in RSS but not in private, and
+    in PSS divided by the number of processes that map it."""
     fields: dict[str, int] = {}
     try:
         with open(f"/proc/{pid}/smaps_rollup") as f:
@@ -95,8 +96,9 @@ def memory_kb(pid: int) -> tuple[int, int]:
                 if rest.strip().endswith("kB"):
                     fields[key] = int(rest.split()[0])
     except OSError:
-        return 0, 0
-    return fields.get("Rss", 0), fields.get("Private_Clean", 0) + fields.get("Private_Dirty", 0)
+        return 0, 0, 0
+    private = fields.get("Private_Clean", 0) + fields.get("Private_Dirty", 0)
+    return fields.get("Rss", 0), private, fields.get("Pss", 0)
 
 
 def process_label(pid: int) -> str:
@@ -120,9 +122,13 @@ def _is_master(pid: int) -> bool:
 
 
 def memory_breakdown(pids: Iterable[int]) -> str:
-    """One entry per process, `label RSS/private MB`, largest RSS first."""
+    """One entry per process, `label RSS/private/PSS MB`, largest RSS first, then the PSS sum."""
     rows = sorted(((*memory_kb(p), process_label(p)) for p in pids), reverse=True)
-    return ", ".join(f"{label} {rss / 1024:.0f}/{priv / 1024:.0f}" for rss, priv, label in rows)
+    each = ", ".join(
+        f"{label} {rss / 1024:.0f}/{priv / 1024:.0f}/{pss / 1024:.0f}"
+        for rss, priv, pss, label in rows
+    )
+    return f"{each}; PSS sum {sum(r[2] for r in rows) / 1024:.0f} MB"
 
 
 def agent_processes(lab: Lab, compute: int = 1) -> list[int]:

@@ -6,7 +6,7 @@ import argparse
 import json
 import logging
 
-from ovnmeta.agent import config, status
+from ovnmeta.agent import allocator, config, status
 from ovnmeta.core import eventloop, logs
 
 
@@ -65,19 +65,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     st.set_defaults(func=run_status)
 
 
-def _limit_malloc_arenas() -> None:
-    """glibc gives each thread that allocates its own malloc arena; the agent's worker threads
-    (netlink, OVSDB) would each keep megabytes resident. Two arenas are plenty."""
-    import contextlib
-    import ctypes
-
-    m_arena_max = -8
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6").mallopt(m_arena_max, 2)
-
-
 def run_agent(args: argparse.Namespace) -> int:
-    _limit_malloc_arenas()
+    allocator.limit_arenas()
     settings = config.load(oslo_argv(args))
     if args.cleanup:
         from ovnmeta.agent import cleanup

@@ -49,7 +49,7 @@ REAL_TIME = Clock()
 
 def build(settings: Settings) -> Agent:
     """The agent on the real host, SB and socket."""
-    from ovnmeta.agent import adapters  # netlink, ovsdbapp, aiohttp: only when really running
+    from ovnmeta.agent import adapters, allocator  # netlink, ovsdbapp, aiohttp: when running
 
     index = Index()
     metrics = Metrics()
@@ -64,6 +64,7 @@ def build(settings: Settings) -> Agent:
         metrics=metrics,
         jitter=lambda limit: random.uniform(0, limit),
         force_exit=os._exit,
+        after_full_sync=allocator.trim,
     )
 
 
@@ -80,10 +81,12 @@ class Agent:
         jitter: Callable[[float], float],
         force_exit: Callable[[int], object],
         clock: Clock = REAL_TIME,
+        after_full_sync: Callable[[], None] = lambda: None,
     ) -> None:
         """`index` is the one the proxy looks instances up in; `jitter(limit)` spreads
         heartbeats (a delay in [0, limit]);
-        `force_exit(code)` ends the process on a second signal (os._exit)."""
+        `force_exit(code)` ends the process on a second signal (os._exit);
+        `after_full_sync()` runs when each full sync is done (agent.allocator.trim)."""
         self.settings = settings
         self.role = registration.role_for(settings.agent.role)
         self._dp = dataplane
@@ -108,6 +111,7 @@ class Agent:
             on_change=self.status_file.touch,
             on_identity_changed=self._identity_changed,
             hop_limit=settings.edge.imds_hop_limit,
+            after_full_sync=after_full_sync,
         )
         self.sb = SbDispatch(
             sb,

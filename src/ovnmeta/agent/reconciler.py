@@ -58,9 +58,11 @@ class Reconciler:
         on_change: Callable[[], None],
         on_identity_changed: Callable[[Identity], None],
         hop_limit: int | None = None,
+        after_full_sync: Callable[[], None] = lambda: None,
     ) -> None:
         """`on_change`: what the status file shows changed. `on_identity_changed`: the local
-        OVSDB names another chassis or bridge now (register again, resync)."""
+        OVSDB names another chassis or bridge now (register again, resync). `after_full_sync`:
+        called when a full sync is done (the agent gives freed memory back: agent.allocator)."""
         self._dp = dataplane
         self._index = index
         self._metrics = metrics
@@ -70,6 +72,7 @@ class Reconciler:
         self._on_change = on_change
         self._on_identity_changed = on_identity_changed
         self._hop_limit = hop_limit
+        self._after_full_sync = after_full_sync
         self.identity: Identity | None = None
         self.namer = names.VethNamer()
         self.frontends: dict[NetworkId, Frontend] = {}  # what the edge serves (or will)
@@ -119,6 +122,7 @@ class Reconciler:
             (self._clock.monotonic() - started) * 1000,
             len(self.scheduler.failing),
         )
+        self._after_full_sync()
 
     async def reconcile(self, net: NetworkId) -> None:
         assert self.identity is not None

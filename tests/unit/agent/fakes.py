@@ -348,6 +348,7 @@ class Rig:
         self.index = Index()
         self.proxy = FakeProxy(self.journal, self.index)
         self.exits: list[int] = []
+        self.full_syncs_done: list[int] = []  # the journal's length at each
         self.agent = Agent(
             settings(tmp_path, extra_ini),
             dataplane=self.host,
@@ -358,8 +359,12 @@ class Rig:
             jitter=lambda limit: min(2.0, limit),
             force_exit=self.exits.append,
             clock=self.time.clock(),
+            after_full_sync=self._full_sync_done,
         )
         self.task: asyncio.Task[int] | None = None
+
+    def _full_sync_done(self) -> None:
+        self.full_syncs_done.append(len(self.journal))
 
     async def start(self, *initial: changes.Change) -> None:
         """Run the agent; `initial` is what the SB delivers on connect (usually a Snapshot)."""

@@ -43,6 +43,20 @@ def test_startup_order_ovs_edge_sb_snapshot_proxy_full_sync_registration(tmp_pat
     run(go())
 
 
+def test_memory_is_given_back_once_the_full_sync_is_done_not_before(tmp_path):
+    async def go():
+        rig = Rig(tmp_path)
+        await rig.start(snapshot(network(NET_A, DP_A), network(NET_B, DP_B)))
+        await rig.ready()
+        await rig.time.advance(1.0)
+        [done] = rig.full_syncs_done  # once, after both networks were plugged
+        assert {f"create ovnmeta-{NET_A}", f"create ovnmeta-{NET_B}"} <= set(rig.journal[:done])
+        assert sum(line.startswith("plug ") for line in rig.journal[:done]) == 2
+        await rig.stop()
+
+    run(go())
+
+
 def test_unreachable_ovsdb_is_retried_not_fatal(tmp_path):
     async def go():
         rig = Rig(tmp_path)

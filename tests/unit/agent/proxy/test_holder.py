@@ -54,11 +54,11 @@ def test_fetch_without_holder_is_none(tmp_path):
     assert holder.fetch(str(tmp_path / "nothing")) is None
 
 
-def test_holder_runs_as_module(tmp_path):
+def test_holder_runs_as_a_bare_script(tmp_path):
     # Started exactly as the agent starts it, then asked for the fd.
     path, control, pidfile = (str(tmp_path / n) for n in ("s", "c", "p"))
     proc = subprocess.Popen(
-        [sys.executable, "-m", "ovnmeta.agent.proxy.holder", path, control, "4", "-", pidfile]
+        [sys.executable, "-I", "-S", holder.__file__, path, control, "4", "-", pidfile]
     )
     try:
         sock = holder.wait_fetch(control, 5)
@@ -85,3 +85,23 @@ def test_holder_started_through_ovnmeta_detach(tmp_path, monkeypatch):
         sock.close()
         with open(pidfile) as f:
             os.kill(int(f.read()), signal.SIGTERM)
+
+
+def test_the_holder_process_imports_no_heavy_module(tmp_path):
+    # Its resident size is an interpreter's (docs/agent.md, "What runs"): `socket` and
+    # `contextlib` (with enum, selectors, collections, functools) or `typing` cost 1-2 MB each.
+    path, control, pidfile = (str(tmp_path / n) for n in ("s", "c", "p"))
+    argv = [sys.executable, "-I", "-S", "-X", "importtime", holder.__file__]
+    proc = subprocess.Popen(
+        [*argv, path, control, "4", "-", pidfile], stderr=subprocess.PIPE, text=True
+    )
+    try:
+        sock = holder.wait_fetch(control, 5)
+        assert sock is not None
+        sock.close()
+    finally:
+        proc.terminate()
+        _, stderr = proc.communicate(timeout=5)
+    imported = {ln.rsplit("|", 1)[-1].strip() for ln in stderr.splitlines() if "|" in ln}
+    assert "_socket" in imported
+    assert not imported & {"socket", "contextlib", "typing", "enum", "selectors"}
