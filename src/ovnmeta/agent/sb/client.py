@@ -15,6 +15,11 @@ The datapath clauses follow the local ports: every Port_Binding change updates
 set becomes a `monitor_cond_change`. The server sends the rows entering the condition before
 its reply, and later changes to them as usual, so nothing is lost while it changes. At most one
 condition change is in flight (python-ovs would mark a second one acked with the first reply).
+
+A restart's first monitor request already carries the last run's conditions (`sb.hint`), so
+the SB sends the chassis, the ports bound here and their datapaths' rows in one reply; the
+conditions are then recomputed from those rows as on any connect, and the snapshot still
+waits until they are acked.
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ import ovs.stream
 from ovsdbapp.backend.ovs_idl import connection, idlutils
 from ovsdbapp.schema.ovn_southbound import impl_idl
 
-from ovnmeta.agent.sb import changes, events, interest, monitor, registration, rows
+from ovnmeta.agent.sb import changes, events, hint, interest, monitor, registration, rows
 from ovnmeta.agent.settings import SbSettings
 from ovnmeta.core.errors import SbError
 from ovnmeta.core.model import ChassisId, DatapathId
@@ -75,6 +80,7 @@ class SbIdl(connection.OvsdbIdl):
         own: str,
         sink: Sink,
         retry_max_interval_s: int = 180,
+        hint_path: str | None = None,
     ):
         super().__init__(remote, helper, probe_interval=probe_interval, leader_only=False)
         # Reconnect backoff: 1 s doubling up to [ovn] ovsdb_retry_max_interval.
@@ -87,9 +93,15 @@ class SbIdl(connection.OvsdbIdl):
         self._snapshot_due = False
         self._local = interest.LocalDatapaths()
         self._conditioned: frozenset[DatapathId] = frozenset()  # last logged
+        self._hint_path = hint_path
+        self._saved = hint.load(hint_path) if hint_path else None
         self.cond_change("Chassis", [["name", "==", own]])
         self.cond_change("Chassis_Private", [["name", "==", own]])
-        self._update_conditions()
+        if self._saved is None:
+            self._update_conditions()
+        else:  # only what to ask for: run() recomputes the conditions from the rows sent
+            logger.info("SB condition of the last run: %d datapaths", len(self._saved.datapaths))
+            self._set_conditions(self._saved.chassis, self._saved.datapaths)
 
     def send_request(self, request: Any) -> Any:
         # Every request python-ovs sends on this session passes here (sb.monitor).
@@ -106,8 +118,21 @@ class SbIdl(connection.OvsdbIdl):
         if dps != self._conditioned:
             logger.info("SB condition: %d local datapaths", len(dps))
             self._conditioned = dps
-        self.cond_change("Port_Binding", rows.port_binding_condition(self._chassis, dps))
+        self._set_conditions(self._chassis, dps)
+        self._save_hint(hint.ConditionHint(self._chassis, dps))
+
+    def _set_conditions(self, chassis: str | None, dps: frozenset[DatapathId]) -> None:
+        self.cond_change("Port_Binding", rows.port_binding_condition(chassis, dps))
         self.cond_change("Datapath_Binding", rows.datapath_binding_condition(dps))
+
+    def _save_hint(self, current: hint.ConditionHint) -> None:
+        if self._hint_path is None or current == self._saved:
+            return
+        try:
+            hint.save(self._hint_path, current)
+        except OSError as exc:  # the next start takes the condition rounds: nothing else
+            logger.warning("cannot keep the SB conditions in %s: %s", self._hint_path, exc)
+        self._saved = current
 
     def _conditions_settled(self) -> bool:
         return all(
@@ -209,12 +234,14 @@ class SbClient:
         own: str,
         sink: Sink,
         role: registration.Role = registration.METADATA_AGENT,
+        hint_path: str | None = None,
     ) -> None:
         logging.getLogger(idlutils.__name__).addFilter(_SCHEMA_FILTER)  # a set: idempotent
         self._settings = settings
         self._own = own
         self._role = role
         self._sink = sink
+        self._hint_path = hint_path
         self._api: impl_idl.OvnSbApiIdlImpl | None = None
 
     def connect(self) -> None:
@@ -236,6 +263,7 @@ class SbClient:
                 self._own,
                 self._sink,
                 s.ovsdb_retry_max_interval,
+                self._hint_path,
             )
             conn = connection.Connection(idl, timeout=s.ovsdb_connection_timeout)
             api_class = type(
