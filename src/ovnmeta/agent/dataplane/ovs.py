@@ -13,6 +13,7 @@ from typing import Any
 from ovsdbapp.backend.ovs_idl import connection, idlutils, transaction
 from ovsdbapp.schema.open_vswitch import impl_idl
 
+from ovnmeta.agent import ovsdb_idl
 from ovnmeta.agent.dataplane.group_commit import GroupCommit
 from ovnmeta.agent.settings import OvsSettings
 from ovnmeta.core.errors import OvsError, SbError
@@ -77,7 +78,7 @@ class Ovs:
             helper = idlutils.get_schema_helper(remote, "Open_vSwitch")
             for table, columns in COLUMNS.items():
                 helper.register_columns(table, list(columns))
-            idl = connection.OvsdbIdl(
+            idl = ovsdb_idl.Idl(
                 remote, helper, probe_interval=self._settings.ovsdb_probe_interval
             )
             for table, condition in CONDITIONS.items():

@@ -35,6 +35,7 @@ import ovs.stream
 from ovsdbapp.backend.ovs_idl import connection, idlutils
 from ovsdbapp.schema.ovn_southbound import impl_idl
 
+from ovnmeta.agent import ovsdb_idl
 from ovnmeta.agent.sb import changes, events, hint, interest, monitor, registration, rows
 from ovnmeta.agent.settings import SbSettings
 from ovnmeta.core.errors import SbError
@@ -71,7 +72,7 @@ def _chassis_id(chassis: str | None) -> ChassisId | None:
     return ChassisId(chassis) if chassis else None
 
 
-class SbIdl(connection.OvsdbIdl):
+class SbIdl(ovsdb_idl.Idl):
     def __init__(
         self,
         remote: str,
@@ -92,6 +93,7 @@ class SbIdl(connection.OvsdbIdl):
         self._snapshots = 0
         self._snapshot_due = False
         self._local = interest.LocalDatapaths()
+        self._replica_ports: events.Ports | None = None
         self._conditioned: frozenset[DatapathId] = frozenset()  # last logged
         self._hint_path = hint_path
         self._saved = hint.load(hint_path) if hint_path else None
@@ -142,14 +144,9 @@ class SbIdl(connection.OvsdbIdl):
         )
 
     def _rebuild_interest(self) -> None:
-        own = _chassis_id(self._chassis)
-        self._local.reset(
-            (
-                (str(r.uuid), rows.to_port(events.port_row(r)))
-                for r in self.tables["Port_Binding"].rows.values()
-            ),
-            own,
-        )
+        ports = events.ports(self.tables["Port_Binding"])
+        self._local.reset(ports, _chassis_id(self._chassis))
+        self._replica_ports = ports  # the snapshot's too, unless a port changes first
 
     def run(self) -> Any:
         result = super().run()
@@ -172,7 +169,9 @@ class SbIdl(connection.OvsdbIdl):
             self._update_conditions()
         if monitoring and self._snapshot_due and self._conditions_settled():
             self._snapshot_due = False
-            self._sink(events.snapshot(self.tables, self._own, self._snapshots > 0))
+            self._sink(
+                events.snapshot(self.tables, self._own, self._snapshots > 0, self._replica_ports)
+            )
             self._snapshots += 1
         # python-ovs sends a changed condition only at the start of the next run(), and
         # nothing wakes the IDL thread for it: send it now.
@@ -186,17 +185,22 @@ class SbIdl(connection.OvsdbIdl):
         return None
 
     def notify(self, event: str, row: Any, updates: Any = None) -> None:
-        # Rows parsed from a dump arrive before the state is MONITORING; the snapshot covers
-        # them. Afterwards every change is forwarded as a value.
+        # Rows parsed from a dump (a (re)connect's monitor reply) arrive before the state is
+        # MONITORING: run() then takes the chassis, the local datapaths and the snapshot
+        # from the whole replica, so a row of the dump is converted once, not three times.
+        # Afterwards every change is forwarded as a value.
+        if self.state != self.IDL_S_MONITORING:
+            return
         table = row._table.name
         if table == "Port_Binding":
+            self._replica_ports = None
             change = events.port_change(event, row)
-            # Always, the dump included: the conditions follow the local ports.
+            # Always, a condition change's rows included: the conditions follow the ports.
             self._local.apply(change, _chassis_id(self._chassis))
-            if self.state == self.IDL_S_MONITORING and not self._snapshot_due:
+            if not self._snapshot_due:
                 self._sink(change)
             return
-        forward = self.state == self.IDL_S_MONITORING and not self._snapshot_due
+        forward = not self._snapshot_due
         if table == "Chassis" and row.name == self._own:
             uuid = None if event == events.ROW_DELETE else str(row.uuid)
             if uuid != self._chassis:
