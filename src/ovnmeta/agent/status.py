@@ -57,7 +57,15 @@ class Status:
     sb_index: dict[str, int] = dataclasses.field(default_factory=dict)
 
     def to_json(self) -> dict:
-        return dataclasses.asdict(self)
+        # Field by field: dataclasses.asdict deep-copies every value (~8,000 calls per write
+        # at 1,000 networks, rewritten up to twice a second while a full sync runs).
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        out["networks"] = [{f: getattr(n, f) for f in _NETWORK_FIELDS} for n in self.networks]
+        out["sb_index"] = dict(self.sb_index)
+        return out
+
+
+_NETWORK_FIELDS = tuple(f.name for f in dataclasses.fields(NetworkStatus))
 
 
 def write(path: str, status: Status) -> None:
@@ -65,7 +73,8 @@ def write(path: str, status: Status) -> None:
     os.makedirs(os.path.dirname(path), exist_ok=True)
     tmp = f"{path}.tmp"
     with open(tmp, "w") as f:
-        json.dump(status.to_json(), f, indent=1)
+        # One C-encoded string: json.dump, or any indent, runs the pure-Python encoder.
+        f.write(json.dumps(status.to_json()))
     os.replace(tmp, path)
 
 
