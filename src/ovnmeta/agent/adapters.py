@@ -104,10 +104,14 @@ class SbConnection:
     """`seams.SbLink` over `sb.client.SbClient` (ovsdbapp, its own IDL thread)."""
 
     def __init__(
-        self, settings: SbSettings, role: registration.Role = registration.METADATA_AGENT
+        self,
+        settings: SbSettings,
+        role: registration.Role = registration.METADATA_AGENT,
+        hint_path: str | None = None,
     ) -> None:
         self._settings = settings
         self._role = role
+        self._hint_path = hint_path
         self._client: client.SbClient | None = None
 
     async def connect(self, own: str, sink: Sink) -> None:
@@ -117,7 +121,9 @@ class SbConnection:
             loop.call_soon_threadsafe(sink, change)
 
         if self._client is None:
-            self._client = client.SbClient(self._settings, own, from_idl_thread, self._role)
+            self._client = client.SbClient(
+                self._settings, own, from_idl_thread, self._role, self._hint_path
+            )
         await asyncio.to_thread(self._client.connect)
 
     async def register(self, agent_id: str, bridge: str, nb_cfg: int) -> None:

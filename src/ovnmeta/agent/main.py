@@ -56,7 +56,11 @@ def build(settings: Settings) -> Agent:
     return Agent(
         settings,
         dataplane=adapters.HostDataplane(settings.ovs, settings.edge, metrics.edge_restarts.inc),
-        sb=adapters.SbConnection(settings.sb, registration.role_for(settings.agent.role)),
+        sb=adapters.SbConnection(
+            settings.sb,
+            registration.role_for(settings.agent.role),
+            settings.agent.sb_hint_file,
+        ),
         proxy=adapters.HeldProxy(
             settings.proxy, settings.agent.state_path, index, metrics.observe_request
         ),

@@ -186,6 +186,11 @@ class AgentSettings:
     def status_file(self) -> str:
         return posixpath.join(self.state_path, "ovnmeta", "status.json")
 
+    @property
+    def sb_hint_file(self) -> str:
+        """The last run's SB conditions (`sb.hint`): what a restart asks for first."""
+        return posixpath.join(self.state_path, "ovnmeta", "sb-conditions.json")
+
 
 @dataclass(frozen=True, slots=True)
 class Settings:

@@ -37,9 +37,6 @@ class NetworkStatus:
     served: bool
     failing: int  # failed attempts in a row, 0 when fine
 
-    def to_json(self) -> dict:
-        return {f: getattr(self, f) for f in _NETWORK_FIELDS}
-
 
 @dataclass(frozen=True, slots=True)
 class Status:
@@ -60,17 +57,15 @@ class Status:
     sb_index: dict[str, int] = dataclasses.field(default_factory=dict)
 
     def to_json(self) -> dict:
-        # Not dataclasses.asdict, which deep-copies every field of every network: with the
-        # JSON encoder below, a write at 1,000 networks was ~100 ms of the GIL taken from the
-        # loop and the worker threads while networks were being provisioned.
-        out = {f: getattr(self, f) for f in _STATUS_FIELDS}
-        out["networks"] = [n.to_json() for n in self.networks]
+        # Field by field: dataclasses.asdict deep-copies every value (~8,000 calls per write
+        # at 1,000 networks, rewritten up to twice a second while a full sync runs).
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        out["networks"] = [{f: getattr(n, f) for f in _NETWORK_FIELDS} for n in self.networks]
         out["sb_index"] = dict(self.sb_index)
         return out
 
 
 _NETWORK_FIELDS = tuple(f.name for f in dataclasses.fields(NetworkStatus))
-_STATUS_FIELDS = tuple(f.name for f in dataclasses.fields(Status))
 
 
 def write(path: str, status: Status) -> None:
@@ -78,7 +73,7 @@ def write(path: str, status: Status) -> None:
     os.makedirs(os.path.dirname(path), exist_ok=True)
     tmp = f"{path}.tmp"
     with open(tmp, "w") as f:
-        # No indent: with one, json runs its pure-Python encoder instead of the C one.
+        # One C-encoded string: json.dump, or any indent, runs the pure-Python encoder.
         f.write(json.dumps(status.to_json()))
     os.replace(tmp, path)
 

@@ -9,7 +9,7 @@ into sorted Row objects and reading every name, was 100-190 ms of a new network'
 
 Here each bridge's port set is read from its `ports` column as python-ovs stores it (the
 UUIDs only: no Row objects, no sorting), diffed against the last one, and only the ports that
-came in are looked up by UUID; the caller skips the refresh while change_seqno stays put. A
+came in are looked up by UUID; the caller refreshes only when a Bridge or Port row changed. A
 UUID with no row yet (the Bridge update read before its Port row, or a port outside the
 monitor condition) is looked up again on the next refresh. (The column object itself cannot
 tell a change: python-ovs applies a monitor diff to a set column in place.)

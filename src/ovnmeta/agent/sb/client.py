@@ -15,6 +15,11 @@ The datapath clauses follow the local ports: every Port_Binding change updates
 set becomes a `monitor_cond_change`. The server sends the rows entering the condition before
 its reply, and later changes to them as usual, so nothing is lost while it changes. At most one
 condition change is in flight (python-ovs would mark a second one acked with the first reply).
+
+A restart's first monitor request already carries the last run's conditions (`sb.hint`), so
+the SB sends the chassis, the ports bound here and their datapaths' rows in one reply; the
+conditions are then recomputed from those rows as on any connect, and the snapshot still
+waits until they are acked.
 """
 
 from __future__ import annotations
@@ -30,7 +35,8 @@ import ovs.stream
 from ovsdbapp.backend.ovs_idl import connection, idlutils
 from ovsdbapp.schema.ovn_southbound import impl_idl
 
-from ovnmeta.agent.sb import changes, events, interest, monitor, registration, rows
+from ovnmeta.agent import ovsdb_idl
+from ovnmeta.agent.sb import changes, events, hint, interest, monitor, registration, rows
 from ovnmeta.agent.settings import SbSettings
 from ovnmeta.core.errors import SbError
 from ovnmeta.core.model import ChassisId, DatapathId
@@ -68,7 +74,7 @@ def _chassis_id(chassis: str | None) -> ChassisId | None:
     return ChassisId(chassis) if chassis else None
 
 
-class SbIdl(connection.OvsdbIdl):
+class SbIdl(ovsdb_idl.Idl):
     def __init__(
         self,
         remote: str,
@@ -78,6 +84,7 @@ class SbIdl(connection.OvsdbIdl):
         sink: Sink,
         retry_max_interval_s: int = 180,
         requested: bool = False,
+        hint_path: str | None = None,
     ):
         """`requested`: the schema has Port_Binding.requested_chassis (sb.rows)."""
         super().__init__(remote, helper, probe_interval=probe_interval, leader_only=False)
@@ -91,11 +98,18 @@ class SbIdl(connection.OvsdbIdl):
         self._snapshots = 0
         self._snapshot_due = False
         self._local = interest.LocalDatapaths()
+        self._replica_ports: events.Ports | None = None
         self._conditioned: frozenset[DatapathId] = frozenset()  # last logged
         self._cond_inputs: tuple[str | None, frozenset[DatapathId]] | None = None  # last set
+        self._hint_path = hint_path
+        self._saved = hint.load(hint_path) if hint_path else None
         self.cond_change("Chassis", [["name", "==", own]])
         self.cond_change("Chassis_Private", [["name", "==", own]])
-        self._update_conditions()
+        if self._saved is None:
+            self._update_conditions()
+        else:  # only what to ask for: run() recomputes the conditions from the rows sent
+            logger.info("SB condition of the last run: %d datapaths", len(self._saved.datapaths))
+            self._set_conditions(self._saved.chassis, self._saved.datapaths)
 
     def send_request(self, request: Any) -> Any:
         # Every request python-ovs sends on this session passes here (sb.monitor).
@@ -112,16 +126,29 @@ class SbIdl(connection.OvsdbIdl):
         if dps != self._conditioned:
             logger.info("SB condition: %d local datapaths", len(dps))
             self._conditioned = dps
+        self._set_conditions(self._chassis, dps)
+        self._save_hint(hint.ConditionHint(self._chassis, dps))
+
+    def _set_conditions(self, chassis: str | None, dps: frozenset[DatapathId]) -> None:
         # Built again only when they change: run() comes here for every SB message, and at
         # 1,000 datapaths two lists of 1,000 clauses each time held the GIL for ~0.2 s
         # while a new network was being provisioned (py-spy, issue 14).
-        if (self._chassis, dps) == self._cond_inputs:
+        if (chassis, dps) == self._cond_inputs:
             return
-        self._cond_inputs = (self._chassis, dps)
+        self._cond_inputs = (chassis, dps)
         self.cond_change(
-            "Port_Binding", rows.port_binding_condition(self._chassis, dps, self._requested)
+            "Port_Binding", rows.port_binding_condition(chassis, dps, self._requested)
         )
         self.cond_change("Datapath_Binding", rows.datapath_binding_condition(dps))
+
+    def _save_hint(self, current: hint.ConditionHint) -> None:
+        if self._hint_path is None or current == self._saved:
+            return
+        try:
+            hint.save(self._hint_path, current)
+        except OSError as exc:  # the next start takes the condition rounds: nothing else
+            logger.warning("cannot keep the SB conditions in %s: %s", self._hint_path, exc)
+        self._saved = current
 
     def _conditions_settled(self) -> bool:
         return all(
@@ -131,14 +158,9 @@ class SbIdl(connection.OvsdbIdl):
         )
 
     def _rebuild_interest(self) -> None:
-        own = _chassis_id(self._chassis)
-        self._local.reset(
-            (
-                (str(r.uuid), rows.to_port(events.port_row(r)))
-                for r in self.tables["Port_Binding"].rows.values()
-            ),
-            own,
-        )
+        ports = events.ports(self.tables["Port_Binding"])
+        self._local.reset(ports, _chassis_id(self._chassis))
+        self._replica_ports = ports  # the snapshot's too, unless a port changes first
 
     def run(self) -> Any:
         result = super().run()
@@ -161,7 +183,9 @@ class SbIdl(connection.OvsdbIdl):
             self._update_conditions()
         if monitoring and self._snapshot_due and self._conditions_settled():
             self._snapshot_due = False
-            self._sink(events.snapshot(self.tables, self._own, self._snapshots > 0))
+            self._sink(
+                events.snapshot(self.tables, self._own, self._snapshots > 0, self._replica_ports)
+            )
             self._snapshots += 1
         # python-ovs sends a changed condition only at the start of the next run(), and
         # nothing wakes the IDL thread for it: send it now.
@@ -175,17 +199,22 @@ class SbIdl(connection.OvsdbIdl):
         return None
 
     def notify(self, event: str, row: Any, updates: Any = None) -> None:
-        # Rows parsed from a dump arrive before the state is MONITORING; the snapshot covers
-        # them. Afterwards every change is forwarded as a value.
+        # Rows parsed from a dump (a (re)connect's monitor reply) arrive before the state is
+        # MONITORING: run() then takes the chassis, the local datapaths and the snapshot
+        # from the whole replica, so a row of the dump is converted once, not three times.
+        # Afterwards every change is forwarded as a value.
+        if self.state != self.IDL_S_MONITORING:
+            return
         table = row._table.name
         if table == "Port_Binding":
+            self._replica_ports = None
             change = events.port_change(event, row)
-            # Always, the dump included: the conditions follow the local ports.
+            # Always, a condition change's rows included: the conditions follow the ports.
             self._local.apply(change, _chassis_id(self._chassis))
-            if self.state == self.IDL_S_MONITORING and not self._snapshot_due:
+            if not self._snapshot_due:
                 self._sink(change)
             return
-        forward = self.state == self.IDL_S_MONITORING and not self._snapshot_due
+        forward = not self._snapshot_due
         if table == "Chassis" and row.name == self._own:
             uuid = None if event == events.ROW_DELETE else str(row.uuid)
             if uuid != self._chassis:
@@ -223,12 +252,14 @@ class SbClient:
         own: str,
         sink: Sink,
         role: registration.Role = registration.METADATA_AGENT,
+        hint_path: str | None = None,
     ) -> None:
         logging.getLogger(idlutils.__name__).addFilter(_SCHEMA_FILTER)  # a set: idempotent
         self._settings = settings
         self._own = own
         self._role = role
         self._sink = sink
+        self._hint_path = hint_path
         self._api: impl_idl.OvnSbApiIdlImpl | None = None
 
     def connect(self) -> None:
@@ -259,6 +290,7 @@ class SbClient:
                 self._sink,
                 s.ovsdb_retry_max_interval,
                 requested="requested_chassis" in known.get("Port_Binding", ()),
+                hint_path=self._hint_path,
             )
             conn = connection.Connection(idl, timeout=s.ovsdb_connection_timeout)
             api_class = type(

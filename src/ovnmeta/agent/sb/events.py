@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from ovnmeta.agent.sb import changes, rows
-from ovnmeta.core.model import ChassisId
+from ovnmeta.core.model import ChassisId, MetadataPort, Vif
 
 ROW_CREATE, ROW_UPDATE, ROW_DELETE = "create", "update", "delete"
 
@@ -53,15 +53,23 @@ def datapath_change(event: str, row: Any) -> changes.Change:
     return changes.DatapathUpdated(rows.to_datapath(datapath_row(row)))
 
 
-def snapshot(tables: dict[str, Any], own: str, reconnect: bool) -> changes.Snapshot:
+Ports = tuple[tuple[str, Vif | MetadataPort | None], ...]
+
+
+def ports(table: Any) -> Ports:
+    return tuple((str(r.uuid), rows.to_port(port_row(r))) for r in table.rows.values())
+
+
+def snapshot(
+    tables: dict[str, Any], own: str, reconnect: bool, converted: Ports | None = None
+) -> changes.Snapshot:
+    """`converted`: the Port_Binding rows already converted (`ports`), if none changed since."""
     chassis = next((r for r in tables["Chassis"].rows.values() if r.name == own), None)
     private = next((r for r in tables["Chassis_Private"].rows.values() if r.name == own), None)
     sb_global = next(iter(tables["SB_Global"].rows.values()), None)
     return changes.Snapshot(
         chassis=ChassisId(str(chassis.uuid)) if chassis is not None else None,
-        ports=tuple(
-            (str(r.uuid), rows.to_port(port_row(r))) for r in tables["Port_Binding"].rows.values()
-        ),
+        ports=converted if converted is not None else ports(tables["Port_Binding"]),
         datapaths=tuple(
             rows.to_datapath(datapath_row(r)) for r in tables["Datapath_Binding"].rows.values()
         ),
