@@ -52,6 +52,7 @@ def test_foreign_ports_are_not_monitored_and_survive_a_network_served_and_torn_d
         assert not held & foreign
         assert outer in held
         assert ovs.ports_of([outer]) == (("br-int", outer, f"mp-{net}"),)
+
         # br-int names the foreign ports it holds, which are not in the replica: a refresh
         # of ports_of's index (as after any Bridge or Port change) keeps it as it is.
         def index_kept() -> bool:

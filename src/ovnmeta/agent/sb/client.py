@@ -136,9 +136,7 @@ class SbIdl(ovsdb_idl.Idl):
         if (chassis, dps) == self._cond_inputs:
             return
         self._cond_inputs = (chassis, dps)
-        self.cond_change(
-            "Port_Binding", rows.port_binding_condition(chassis, dps, self._requested)
-        )
+        self.cond_change("Port_Binding", rows.port_binding_condition(chassis, dps, self._requested))
         self.cond_change("Datapath_Binding", rows.datapath_binding_condition(dps))
 
     def _save_hint(self, current: hint.ConditionHint) -> None:
