@@ -52,15 +52,21 @@ def owned_pid(path: str | os.PathLike[str], marker: str) -> int | None:
     An empty command line of a live process is an exec in progress: read again, for at most
     EXEC_WINDOW_S (a kernel thread's stays empty: not ours)."""
     pid = read_pid(path)
+    return pid if pid and carries(pid, marker) else None
+
+
+def carries(pid: int, marker: str) -> bool:
+    """`pid` is alive and its command line carries `marker`, read again for at most
+    EXEC_WINDOW_S while it is empty (an exec in progress)."""
     deadline = time.monotonic() + EXEC_WINDOW_S
-    while pid and alive(pid):
+    while alive(pid):
         argv = cmdline(pid)
         if argv:
-            return pid if marker in argv else None
+            return marker in argv
         if time.monotonic() >= deadline:
-            return None
+            return False
         time.sleep(EXEC_POLL_S)
-    return None
+    return False
 
 
 def pids() -> list[int]:

@@ -53,7 +53,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from ovnmeta.core.errors import LabError, UsageError
-from ovnmeta.core.procfs import alive, cmdline, read_pid
+from ovnmeta.core.procfs import alive, carries, cmdline, read_pid
 from ovnmeta.lab import compute, neutron_venv, services
 from ovnmeta.lab.lab import Lab
 from ovnmeta.lab.proc import marked_pids, run, spawn, stop, wait_until
@@ -140,7 +140,9 @@ class UpstreamAgent:
     @property
     def pid(self) -> int | None:
         pid = self._pid or read_pid(self.state / "agent.pid")
-        return pid if pid and alive(pid) and self.marker in cmdline(pid) else None
+        # carries: `ip netns exec` execs the agent, and its command line reads empty meanwhile
+        # (taken for an exit, a loaded make test once failed an upstream agent that ran)
+        return pid if pid and carries(pid, self.marker) else None
 
     def start(self) -> int:
         """Write the ini file and start the agent; returns its pid (does not wait)."""

@@ -70,3 +70,14 @@ def test_owned_pid_waits_out_an_exec_in_progress(tmp_path, monkeypatch):
     monkeypatch.setattr(procfs, "cmdline", lambda pid: "")
     monkeypatch.setattr(procfs, "EXEC_WINDOW_S", 0.05)
     assert procfs.owned_pid(path, marker) is None
+
+
+def test_carries_waits_out_an_exec_in_progress(monkeypatch):
+    """The same for a pid known without a pid file (the lab's upstream agent, started
+    through nsenter): an empty read is not an exit, another program's command line is."""
+    reads = iter(["", "neutron-ovn-agent --config-file /lab/ovn_agent.ini"])
+    monkeypatch.setattr(procfs, "cmdline", lambda pid: next(reads))
+    assert procfs.carries(os.getpid(), "/lab/ovn_agent.ini")
+
+    monkeypatch.setattr(procfs, "cmdline", lambda pid: "sleep 100")
+    assert not procfs.carries(os.getpid(), "/lab/ovn_agent.ini")
