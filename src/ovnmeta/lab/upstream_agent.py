@@ -140,8 +140,8 @@ class UpstreamAgent:
     @property
     def pid(self) -> int | None:
         pid = self._pid or read_pid(self.state / "agent.pid")
-        # carries: `ip netns exec` execs the agent, and its command line reads empty meanwhile
-        # (taken for an exit, a loaded make test once failed an upstream agent that ran)
+        # carries: nsenter execs the agent, and its command line reads empty meanwhile (taken
+        # for an exit, twice today a loaded make test failed an upstream agent that ran)
         return pid if pid and carries(pid, self.marker) else None
 
     def start(self) -> int:
