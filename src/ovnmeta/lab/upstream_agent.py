@@ -214,7 +214,7 @@ class UpstreamAgent:
         for entry in pids_dir.iterdir() if pids_dir.is_dir() else ():
             match = _PIDFILE.match(entry.name)
             pid = read_pid(entry) if match else None
-            if match and pid and alive(pid) and self.marker in cmdline(pid):
+            if match and pid and carries(pid, self.marker):
                 found[match[1]] = pid
         return found
 

@@ -2,21 +2,9 @@
 (sb/interest.py, issue 14): the SB index holds the datapath and its localport at once, nothing
 is served until the port is bound here, and the bind itself needs no condition round."""
 
-import json
-import subprocess
-import sys
-
 from tests.integration.agent.harness import wait_for
 from tests.integration.agent.test_agent_lab import guest_served, namespaces, network, start
-
-
-def sb_index(node) -> dict:
-    proc = subprocess.run(
-        [sys.executable, "-m", "ovnmeta", "status", "--config-file", str(node.agent.ini), "--json"],
-        capture_output=True,
-        text=True,
-    )
-    return json.loads(proc.stdout).get("sb_index", {}) if proc.returncode == 0 else {}
+from tests.integration.agent.test_sb_condition_lab import sb_index
 
 
 def conditions(node) -> int:
