@@ -115,13 +115,19 @@ def port_binding_condition(
     whose requested_chassis is here (an SB schema with that column), as ovn-controller
     monitors them: neutron sets it before the VIF is plugged, so a new network's datapath and
     localport are here before ovn-controller binds its first port, not a condition round
-    after it."""
+    after it.
+
+    Every clause is `==`: ovsdb-server (and a relay) hashes a condition's `==` clauses by
+    column, but one clause of another function makes it test each row against every clause,
+    ~1,000 datapath clauses over the whole cloud's Port_Binding table at each start. So a
+    migration target is matched by `additional_chassis == {here}`, what neutron writes (one
+    target); a port with several additional chassis is seen here only through its datapath."""
     if chassis is None:
         return _datapath_clauses("datapath", datapaths) or [False]
     ref = ["uuid", chassis]
     return [
         ["chassis", "==", ref],
-        ["additional_chassis", "includes", ref],
+        ["additional_chassis", "==", ["set", [ref]]],
         *([["requested_chassis", "==", ref]] if requested else []),
         *_datapath_clauses("datapath", datapaths),
     ]

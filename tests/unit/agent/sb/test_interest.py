@@ -109,16 +109,24 @@ def test_port_condition_names_our_chassis_and_each_wanted_datapath():
     cond = rows.port_binding_condition(OWN, frozenset({DP_B, DP_A}))
     assert cond == [
         ["chassis", "==", ["uuid", OWN]],
-        ["additional_chassis", "includes", ["uuid", OWN]],
+        ["additional_chassis", "==", ["set", [["uuid", OWN]]]],
         ["datapath", "==", ["uuid", DP_A]],
         ["datapath", "==", ["uuid", DP_B]],
     ]
     assert rows.datapath_binding_condition(frozenset({DP_A})) == [["_uuid", "==", ["uuid", DP_A]]]
     assert rows.port_binding_condition(OWN, frozenset(), requested=True) == [
         ["chassis", "==", ["uuid", OWN]],
-        ["additional_chassis", "includes", ["uuid", OWN]],
+        ["additional_chassis", "==", ["set", [["uuid", OWN]]]],
         ["requested_chassis", "==", ["uuid", OWN]],
     ]
+
+
+def test_port_condition_is_all_equalities_so_the_server_can_hash_it():
+    # ovsdb-server evaluates a condition by hashed lookups only while every clause is `==`
+    # (or true/false); `includes` would make it try every datapath clause on every row.
+    for requested in (False, True):
+        cond = rows.port_binding_condition(OWN, frozenset({DP_A, DP_B}), requested=requested)
+        assert {clause[1] for clause in cond} == {"=="}
 
 
 def test_nothing_wanted_matches_no_row():
