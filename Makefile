@@ -42,6 +42,7 @@ bench: setup bench-deps
 	$(BIN)/python bench/metadata_api_bench.py
 	$(BIN)/python bench/hostile_bench.py
 	$(BIN)/python bench/synthetic_cloud_bench.py
+	$(BIN)/python bench/sb_condition_bench.py
 	$(BIN)/python bench/scaleout_bench.py
 	$(BIN)/python bench/upstream_bench.py
 	$(BIN)/ovnmeta lab leaks --since $(LEAKS_BEFORE)

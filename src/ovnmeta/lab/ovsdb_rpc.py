@@ -54,6 +54,11 @@ class OvsdbRpc:
                 )
         return results
 
+    def monitor_cond(self, db: str, requests: dict[str, dict]) -> dict:
+        """The initial rows of a `monitor_cond` (table -> uuid -> update); the monitor lives
+        as long as this connection."""
+        return self._call("monitor_cond", [db, None, requests])
+
     def _call(self, method: str, params: list) -> list:
         self._next_id += 1
         rid = self._next_id
