@@ -7,7 +7,9 @@ A trim after each full sync: the SB snapshot and the local OVSDB's dump are pars
 short-lived objects, and a full sync observes every namespace; freed, they leave free pages
 inside malloc's heap that glibc only returns at its top. `malloc_trim(0)` gives every whole
 free page back (madvise), 0.5 ms at 1,000 networks, 3.4 MB of the agent's RSS in a fresh
-agent at 1,000 networks (docs/agent.md, "The agent's memory at 1,000 networks").
+agent at 1,000 networks (docs/agent.md, "The agent's memory at 1,000 networks"). And one
+once a burst of host changes is over (reconciler.QUIET_AFTER_CHANGES_S): an agent that had
+provisioned 300 networks went 68.2 -> 65.7 MB, the RSS of one restarted at that count.
 Python's own small objects live in pymalloc's arenas, not malloc's heap: a trim does not
 touch them.
 """

@@ -69,6 +69,7 @@ def build(settings: Settings) -> Agent:
         jitter=lambda limit: random.uniform(0, limit),
         force_exit=os._exit,
         after_full_sync=allocator.trim,
+        after_changes=allocator.trim,
     )
 
 
@@ -86,11 +87,13 @@ class Agent:
         force_exit: Callable[[int], object],
         clock: Clock = REAL_TIME,
         after_full_sync: Callable[[], None] = lambda: None,
+        after_changes: Callable[[], None] = lambda: None,
     ) -> None:
         """`index` is the one the proxy looks instances up in; `jitter(limit)` spreads
         heartbeats (a delay in [0, limit]);
         `force_exit(code)` ends the process on a second signal (os._exit);
-        `after_full_sync()` runs when each full sync is done (agent.allocator.trim)."""
+        `after_full_sync()` runs when each full sync is done, `after_changes()` once a burst
+        of host changes is over (both agent.allocator.trim)."""
         self.settings = settings
         self.role = registration.role_for(settings.agent.role)
         self._dp = dataplane
@@ -116,6 +119,7 @@ class Agent:
             on_identity_changed=self._identity_changed,
             hop_limit=settings.edge.imds_hop_limit,
             after_full_sync=after_full_sync,
+            after_changes=after_changes,
         )
         self.sb = SbDispatch(
             sb,

@@ -349,6 +349,7 @@ class Rig:
         self.proxy = FakeProxy(self.journal, self.index)
         self.exits: list[int] = []
         self.full_syncs_done: list[int] = []  # the journal's length at each
+        self.changes_done: list[float] = []  # virtual time of each after_changes call
         self.agent = Agent(
             settings(tmp_path, extra_ini),
             dataplane=self.host,
@@ -360,6 +361,7 @@ class Rig:
             force_exit=self.exits.append,
             clock=self.time.clock(),
             after_full_sync=self._full_sync_done,
+            after_changes=lambda: self.changes_done.append(self.time.now),
         )
         self.task: asyncio.Task[int] | None = None
 

@@ -5,6 +5,7 @@ import json
 import signal
 
 from ovnmeta.agent.main import EXIT_RELEASED
+from ovnmeta.agent.reconciler import EDGE_CHECK_INTERVAL_S, QUIET_AFTER_CHANGES_S
 from ovnmeta.agent.sb import changes
 
 from .factories import DP_A, DP_B, NET_A, NET_B, datapath, meta, vif
@@ -52,6 +53,21 @@ def test_memory_is_given_back_once_the_full_sync_is_done_not_before(tmp_path):
         [done] = rig.full_syncs_done  # once, after both networks were plugged
         assert {f"create ovnmeta-{NET_A}", f"create ovnmeta-{NET_B}"} <= set(rig.journal[:done])
         assert sum(line.startswith("plug ") for line in rig.journal[:done]) == 2
+        await rig.stop()
+
+    run(go())
+
+
+def test_memory_is_given_back_once_a_burst_of_host_changes_is_over(tmp_path):
+    async def go():
+        rig = Rig(tmp_path)
+        await rig.start(snapshot(network(NET_A, DP_A), network(NET_B, DP_B)))
+        await rig.ready()
+        assert rig.changes_done == []  # the networks were just plugged: not yet
+        await rig.time.advance(QUIET_AFTER_CHANGES_S + 2 * EDGE_CHECK_INTERVAL_S)
+        assert len(rig.changes_done) == 1
+        await rig.time.advance(10 * EDGE_CHECK_INTERVAL_S)
+        assert len(rig.changes_done) == 1  # nothing changed since
         await rig.stop()
 
     run(go())

@@ -9,9 +9,8 @@ import socket
 from collections.abc import Iterable
 from typing import Protocol
 
-from pyroute2.netlink.exceptions import NetlinkError
-
 from ovnmeta.agent.dataplane import netns
+from ovnmeta.agent.dataplane.iproute import NetlinkError
 from ovnmeta.agent.reconcile import actions as a
 from ovnmeta.core.errors import NamespaceError
 from ovnmeta.core.model import HOP_LIMIT_MARK

@@ -8,9 +8,10 @@ the same for every network and are written once, in the `guests` defaults sectio
 network's frontend inherits (`_guest_rules`); what is one network's own stays in its frontend.
 
 Isolation (issue 8): each frontend has its own `maxconn`, each source address within it a
-concurrent-connection cap (stick table `conn_cur`, refused at accept), and a request head must
-arrive within `timeout http-request`. The global maxconn is sized from the number of networks
-(`limits`), so a hostile network fills its own frontend and never the whole edge.
+concurrent-connection cap (stick table `conn_cur`, refused before a byte is read), and a
+request head must arrive within `timeout http-request`. The global maxconn is sized from the
+number of networks (`limits`), so a hostile network fills its own frontend and never the whole
+edge.
 """
 
 from __future__ import annotations
@@ -89,7 +90,7 @@ def render(
     dataplane/edge_shards.py)."""
     frontends = sorted(frontends)
     lim = limits(frontends, settings, fd_limit)
-    lines = _global(settings, lim, shard) + _defaults(settings) + _guest_rules()
+    lines = _global(settings, lim, shard) + _defaults(settings) + _guest_rules(settings)
     lines += _health(settings, shard)
     for fe in frontends:
         lines += _frontend(fe, settings, lim)
@@ -182,14 +183,22 @@ def frontend_name(network: NetworkId) -> str:
     return f"net_{network}"
 
 
-def _guest_rules() -> list[str]:
-    """The HTTP rules every network's frontend runs, written once: haproxy keeps the rules of
-    a defaults section in that section and runs them before the frontend's own, so they cost
+def _guest_rules(s: EdgeSettings) -> list[str]:
+    """The rules every network's frontend runs, written once: haproxy keeps the rules of a
+    defaults section in that section and runs them before the frontend's own, so they cost
     nothing per frontend (31.3 -> 24.0 MB RSS at 1,000 frontends standalone, docs/agent.md).
     What differs per network stays in its frontend: the listener, limits, table and network
     id, set after these rules have deleted the guest's copy."""
     return [
         f"defaults {GUEST_DEFAULTS} from {EDGE_DEFAULTS}",
+        # The per-source limits, checked on the counter each frontend's own connection rule
+        # tracks in its own table (sc0): session rules run after every connection rule, the
+        # frontend's included, before any byte is read, and log nothing, as a connection
+        # rule's reject. Two ACL rules per frontend were 2.3 MB of 22 at 1,000 frontends.
+        f"    tcp-request session reject if {{ sc_conn_cur(0) gt {s.source_maxconn} }}",
+        # A reset costs a flooding guest nothing: it reconnects at once and keeps OVS, the edge
+        # and the agent busy for everyone. A silent drop leaves it waiting on its own timeout.
+        f"    tcp-request session silent-drop if {{ sc_conn_rate(0) gt {s.source_conn_rate} }}",
         "    http-request del-header X-OVN-Network-ID",
         "    http-request del-header X-Neutron-Router-ID",
         # The guest's own X-Forwarded-For is replaced below; the agent still needs to know
@@ -228,11 +237,11 @@ def _frontend(fe: Frontend, s: EdgeSettings, lim: EdgeLimits) -> list[str]:
         # stored IPv4-mapped. An extra connection is closed at accept, so it holds no slot.
         f"    stick-table type ipv6 size {TABLE_SIZE} expire {CONN_TABLE_EXPIRE_S}s "
         f"store conn_cur,conn_rate({SOURCE_CONN_RATE_WINDOW_S}s)",
+        # Tracked here, in this frontend's table; the limits are checked in _guest_rules.
         "    tcp-request connection track-sc0 src",
-        f"    tcp-request connection reject if {{ sc_conn_cur(0) gt {s.source_maxconn} }}",
-        # A reset costs a flooding guest nothing: it reconnects at once and keeps OVS, the edge
-        # and the agent busy for everyone. A silent drop leaves it waiting on its own timeout.
-        f"    tcp-request connection silent-drop if {{ sc_conn_rate(0) gt {s.source_conn_rate} }}",
+        # haproxy 2.6 runs a defaults section's session rules only for a frontend that has
+        # session rules of its own: this one (no condition, nothing to evaluate) is that.
+        "    tcp-request session accept",
         # after _guest_rules' del-header X-OVN-Network-ID (a defaults section's rules run first)
         f"    http-request set-header X-OVN-Network-ID {fe.network}",
     ]

@@ -1,8 +1,8 @@
 """Network namespaces, links and addresses through netlink (pyroute2); no `ip` subprocesses.
 
-pyroute2 is imported only where a netlink socket is opened (`run_in`): importing it costs
-about 0.2 s of CPU (its package imports every module it has), and an agent restart that
-finds everything in place never opens one (docs/agent.md, "Start-up, measured").
+pyroute2 is imported only where a netlink socket is opened (`run_in`), and only its `IPRoute`
+(dataplane/iproute.py: its package `__init__` imports every module pyroute2 has); an agent
+restart that finds everything in place never opens one (docs/agent.md, "Start-up, measured").
 
 Blocking calls: the agent runs them in worker threads. Errors are translated once, here, into
 NamespaceError with the object and operation named. Namespace files live under the standard
@@ -120,7 +120,7 @@ def run_in(name: str | None, fn: Callable[[IPRoute], T]) -> T:
     pyroute2 opens its socket lazily in the calling thread, so the whole function runs in a
     thread that has joined the namespace (pyroute2's own netns support forks, see create)."""
 
-    from pyroute2 import IPRoute
+    from ovnmeta.agent.dataplane.iproute import IPRoute
 
     def work() -> T:
         with IPRoute() as ipr:

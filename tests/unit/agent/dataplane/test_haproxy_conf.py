@@ -91,11 +91,17 @@ def test_each_network_and_each_source_has_its_own_connection_limit(tmp_path):
         assert "    maxconn 100\n" in fe
         assert "    stick-table type ipv6 size 10k expire 30s store conn_cur,conn_rate(10s)\n" in fe
         assert "    tcp-request connection track-sc0 src\n" in fe
-        assert "    tcp-request connection reject if { sc_conn_cur(0) gt 7 }\n" in fe
-        assert "    tcp-request connection silent-drop if { sc_conn_rate(0) gt 90 }\n" in fe
+        # only the (unconditional) rule that makes haproxy 2.6 run the shared session rules
+        assert [ln for ln in fe.splitlines() if "tcp-request session" in ln] == [
+            "    tcp-request session accept"
+        ]
     assert "    maxconn 1024\n" in text.split("defaults")[0]  # 2 x 100 + 32 < the floor
-    # the limits and the table are each network's own; the shared rules carry none of them
-    assert "stick-table" not in guest_rules(text) and "tcp-request" not in guest_rules(text)
+    # the table and its tracking are each network's own; the per-source checks, the same
+    # for every network, are written once and read the counter the frontend tracked (sc0)
+    rules = guest_rules(text)
+    assert "stick-table" not in rules and "tcp-request connection" not in rules
+    assert "    tcp-request session reject if { sc_conn_cur(0) gt 7 }\n" in rules
+    assert "    tcp-request session silent-drop if { sc_conn_rate(0) gt 90 }\n" in rules
     health = text[text.index("frontend ovnmeta_health from edge") :]
     assert f"    maxconn {haproxy_conf.HEALTH_MAXCONN}\n" in health.split("\n\n")[0]
 
@@ -290,6 +296,7 @@ def test_the_guest_rules_are_written_once_whatever_the_number_of_networks(tmp_pa
     assert text.count("http-request del-header X-Forwarded-For\n") == 1
     assert text.count("http-request set-header X-OVN-Network-ID ") == 50
     assert text.count("tcp-request connection track-sc0 src\n") == 50
+    assert text.count("tcp-request session reject if ") == 1
 
 
 class _Headers(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
