@@ -13,6 +13,7 @@ import socket
 from collections.abc import Callable
 
 from ovnmeta.agent.dataplane import edge_shards, handback, netns, observe, ovs, takeover
+from ovnmeta.agent.dataplane.read_ahead import ReadAhead
 from ovnmeta.agent.dataplane.haproxy_conf import Frontend
 from ovnmeta.agent.proxy import holder
 from ovnmeta.agent.proxy.server import ProxyServer
@@ -40,6 +41,7 @@ class HostDataplane:
         self._edge = edge_shards.ShardedEdge(edge_settings, on_edge_restart)
         self._edge_settings = edge_settings
         self.host_ipv6 = netns.host_ipv6_enabled()
+        self._ahead: ReadAhead[observe.Inside] = ReadAhead(_read_insides)
 
     async def connect(self) -> None:
         await asyncio.to_thread(self._ovs.connect)
@@ -57,13 +59,24 @@ class HostDataplane:
         found = await asyncio.to_thread(netns.list_names, names.NAMESPACE_PREFIX)
         return frozenset(n for name in found if (n := names.network_of_namespace(name)) is not None)
 
+    def read_ahead(self, namespaces: list[str]) -> None:
+        self._ahead.start(namespaces)
+
     async def observe(self, namespace: str, expected_outer: tuple[str, ...]) -> ObservedNetwork:
-        return await asyncio.to_thread(
-            observe.observe, namespace, expected_outer, self._ovs.ports_of
-        )
+        return await asyncio.to_thread(self._observe, namespace, expected_outer)
+
+    def _observe(self, namespace: str, expected_outer: tuple[str, ...]) -> ObservedNetwork:
+        read = self._ahead.take(namespace)
+        return observe.observe(namespace, expected_outer, self._ovs.ports_of, read)
 
     async def apply(self, actions: tuple[Action, ...]) -> None:
-        await asyncio.to_thread(_apply, actions, self._ovs)
+        # No reading taken before or during this apply is planned from afterwards.
+        touched = {ns for a in actions if (ns := getattr(a, "namespace", None))}
+        self._ahead.forget(touched)
+        try:
+            await asyncio.to_thread(_apply, actions, self._ovs)
+        finally:
+            self._ahead.forget(touched)
 
     def namespace_exists(self, namespace: str) -> bool:
         return netns.exists(namespace)
@@ -90,6 +103,14 @@ class HostDataplane:
     @property
     def edge_pid(self) -> int | None:
         return self._edge.pid
+
+
+def _read_insides(
+    namespaces: list[str], done: Callable[[str, observe.Inside | None], None]
+) -> None:
+    netns.in_each_namespace(
+        namespaces, observe.inside, lambda name, outcome: done(name, observe.inside_of(outcome))
+    )
 
 
 def _apply(actions: tuple[Action, ...], ports: ovs.Ovs) -> None:

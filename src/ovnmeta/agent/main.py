@@ -115,7 +115,7 @@ class Agent:
             on_change=self.status_file.touch,
             on_identity_changed=self._identity_changed,
             hop_limit=settings.edge.imds_hop_limit,
-            after_full_sync=after_full_sync,
+            after_full_sync=lambda: self._full_sync_done(after_full_sync),
         )
         self.sb = SbDispatch(
             sb,
@@ -212,6 +212,10 @@ class Agent:
         await self.sb.close()
         await self._dp.close()
         await self.status_file.write_final()
+
+    def _full_sync_done(self, then: Callable[[], None]) -> None:
+        self.status_file.flush()  # "all served" in the file now, not at the next tick
+        then()
 
     def _identity_changed(self, identity: Identity) -> None:
         self.sb.identity_changed(identity)
