@@ -8,15 +8,18 @@ module knows about threads.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import importlib
 import os
 import socket
+import threading
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from ovnmeta.agent.dataplane import edge_shards, handback, netns, observe, ovs, takeover
-from ovnmeta.agent.dataplane.read_ahead import ReadAhead
 from ovnmeta.agent.dataplane.haproxy_conf import Frontend
+from ovnmeta.agent.dataplane.read_ahead import ReadAhead
 from ovnmeta.agent.proxy import holder
-from ovnmeta.agent.proxy.server import ProxyServer
 from ovnmeta.agent.reconcile.actions import Action
 from ovnmeta.agent.reconcile.observed import ObservedNetwork
 from ovnmeta.agent.sb import changes, client, registration
@@ -26,6 +29,12 @@ from ovnmeta.agent.settings import EdgeSettings, OvsSettings, ProxySettings, SbS
 from ovnmeta.core import names
 from ovnmeta.core.errors import EdgeError, SbError
 from ovnmeta.core.model import Identity, NetworkId
+
+if TYPE_CHECKING:
+    from ovnmeta.agent.proxy.server import ProxyServer
+
+# The proxy's server and what it imports (aiohttp's server and client: ~0.2 s of CPU).
+PROXY_SERVER = "ovnmeta.agent.proxy.server"
 
 
 class HostDataplane:
@@ -180,7 +189,16 @@ class HeldProxy:
         self._observe = observe_request
         self._server: ProxyServer | None = None
 
+    def prepare(self) -> None:
+        # Imported in a thread while the agent waits for the SB's reply, not on the way from
+        # the snapshot to the first answer; a failure here is raised again by `start`'s import.
+        threading.Thread(
+            target=_import_quietly, args=(PROXY_SERVER,), name="ovnmeta-import", daemon=True
+        ).start()
+
     async def start(self) -> None:
+        from ovnmeta.agent.proxy.server import ProxyServer
+
         listener = await asyncio.to_thread(self._listener)
         self._server = ProxyServer(self._settings, self._index, self._observe, listener)
         await self._server.start()
@@ -201,3 +219,9 @@ class HeldProxy:
             )
         except OSError as exc:
             raise EdgeError(f"{p.metadata_proxy_socket}: cannot get a listener: {exc}") from exc
+
+
+def _import_quietly(module: str) -> None:
+    # The import that needs the module raises its failure again, with its traceback.
+    with contextlib.suppress(Exception):
+        importlib.import_module(module)

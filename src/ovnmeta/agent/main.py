@@ -178,6 +178,7 @@ class Agent:
         self.tasks.spawn(self.reconciler.edge.run(), name="edge")
         a = self.settings.agent
         self._metrics.serve(a.metrics_host, a.metrics_port)
+        self._proxy.prepare()  # while the SB answers
         await self._until_ok("southbound", lambda: self.sb.connect(identity.system_id))
         self.tasks.spawn(self.sb.consume(), name="sb-changes")
         await self._wait_or_stop(self.sb.loaded.wait())

@@ -86,6 +86,9 @@ class SbLink(Protocol):
 
 
 class Proxy(Protocol):
+    def prepare(self) -> None:
+        """Non-blocking: load what `start` needs while the agent waits for the SB."""
+
     async def start(self) -> None:
         """Answer on the metadata socket (kept open across restarts)."""
 

@@ -291,6 +291,10 @@ class FakeProxy:
     def __init__(self, journal: list[str], index: Index) -> None:
         self.journal = journal
         self._index = index
+        self.prepared = False
+
+    def prepare(self) -> None:
+        self.prepared = True
 
     async def start(self) -> None:
         self.journal.append(f"proxy up ({len(self._index.networks())} networks indexed)")

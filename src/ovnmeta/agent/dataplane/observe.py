@@ -82,7 +82,9 @@ def read_inside(namespace: str) -> Inside:
     return NamespaceState.PRESENT, links, tx_off, hop
 
 
-def inside_of(outcome: tuple[tuple[Link, ...], frozenset[str], Hop] | BaseException) -> Inside | None:
+def inside_of(
+    outcome: tuple[tuple[Link, ...], frozenset[str], Hop] | BaseException,
+) -> Inside | None:
     """What a read-ahead found, `inside`'s result or what joining or reading raised, as the
     namespace's Inside; None for an error that says nothing about the namespace's state
     (`observe` reads it again and raises it)."""
