@@ -27,7 +27,7 @@ from ovnmeta.agent.sb.index import Index
 from ovnmeta.agent.seams import Sink
 from ovnmeta.agent.settings import EdgeSettings, OvsSettings, ProxySettings, SbSettings
 from ovnmeta.core import names
-from ovnmeta.core.errors import EdgeError, SbError
+from ovnmeta.core.errors import EdgeError, OvnmetaError, SbError
 from ovnmeta.core.model import Identity, NetworkId
 
 if TYPE_CHECKING:
@@ -50,7 +50,7 @@ class HostDataplane:
         self._edge = edge_shards.ShardedEdge(edge_settings, on_edge_restart)
         self._edge_settings = edge_settings
         self.host_ipv6 = netns.host_ipv6_enabled()
-        self._ahead: ReadAhead[observe.Inside] = ReadAhead(_read_insides)
+        self._ahead: ReadAhead[observe.Reading] = ReadAhead(_read_namespaces)
 
     async def connect(self) -> None:
         await asyncio.to_thread(self._ovs.connect)
@@ -114,12 +114,20 @@ class HostDataplane:
         return self._edge.pid
 
 
-def _read_insides(
-    namespaces: list[str], done: Callable[[str, observe.Inside | None], None]
+def _read_namespaces(
+    namespaces: list[str], done: Callable[[str, observe.Reading | None], None]
 ) -> None:
-    netns.in_each_namespace(
-        namespaces, observe.inside, lambda name, outcome: done(name, observe.inside_of(outcome))
-    )
+    root: list[dict] = []
+
+    def first() -> None:  # in the agent's netns, before the thread joins any namespace
+        with contextlib.suppress(OvnmetaError):  # no root readings: each observe gets its own
+            root.append(observe.root_veths())
+
+    def each(name: str, outcome: object) -> None:
+        inside = observe.inside_of(outcome) if root else None  # type: ignore[arg-type]
+        done(name, observe.Reading(inside, root[0]) if inside is not None else None)
+
+    netns.in_each_namespace(namespaces, observe.inside, each, first)
 
 
 def _apply(actions: tuple[Action, ...], ports: ovs.Ovs) -> None:

@@ -10,7 +10,8 @@ from __future__ import annotations
 import ipaddress
 import os
 import socket
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 
 from ovnmeta.agent.dataplane import netns
 from ovnmeta.agent.dataplane import rtnl_wire as w
@@ -31,25 +32,29 @@ Hop = tuple[int | None, int | None]
 Inside = tuple[NamespaceState, tuple[Link, ...], frozenset[str], Hop]
 
 
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """A namespace as a read-ahead found it (dataplane/read_ahead.py): its inside, and the
+    root netns's veths by name from one dump made before the namespaces were read."""
+
+    inside: Inside
+    root_veths: Mapping[str, Link]
+
+
 def observe(
     namespace: str,
     expected_outer: Iterable[str],
     ports_of: PortsOf,
-    read: Inside | None = None,
+    read: Reading | None = None,
 ) -> ObservedNetwork:
-    """`read`: the namespace's inside as a read-ahead just found it (dataplane/read_ahead.py);
-    None reads it now."""
-    state, inner, tx_off, hop = read or read_inside(namespace)
+    """`read`: the namespace as a read-ahead just found it; None reads it now."""
+    state, inner, tx_off, hop = read.inside if read else read_inside(namespace)
     outer_names = {names.outer_of_inner(link.name) for link in inner} | set(expected_outer)
-    try:
-        with Rtnl() as nl:
-            outer = tuple(
-                link
-                for name in sorted(outer_names)
-                if (msg := nl.link(name)) is not None and (link := _link(msg, {})) is not None
-            )
-    except w.NetlinkFailure as exc:
-        raise _error(None, "cannot get links", exc) from exc
+    if read is not None:
+        found = read.root_veths
+        outer = tuple(found[name] for name in sorted(outer_names) if name in found)
+    else:
+        outer = _root_links(sorted(outer_names))
     return ObservedNetwork(
         namespace=namespace,
         state=state,
@@ -60,6 +65,29 @@ def observe(
         hop_limit_v4=hop[0],
         hop_limit_v6=hop[1],
     )
+
+
+def _root_links(wanted: list[str]) -> tuple[Link, ...]:
+    try:
+        with Rtnl() as nl:
+            return tuple(
+                link
+                for name in wanted
+                if (msg := nl.link(name)) is not None and (link := _link(msg, {})) is not None
+            )
+    except w.NetlinkFailure as exc:
+        raise _error(None, "cannot get links", exc) from exc
+
+
+def root_veths() -> dict[str, Link]:
+    """The calling thread's netns's veths (the root ends, in the agent's netns), by name: one
+    dump, where a full sync asked for each network's by name."""
+    try:
+        with Rtnl() as nl:
+            links = [link for msg in nl.dump(w.RTM_GETLINK) if (link := _link(msg, {})) is not None]
+    except w.NetlinkFailure as exc:
+        raise _error(None, "cannot list links", exc) from exc
+    return {link.name: link for link in links}
 
 
 def inside() -> tuple[tuple[Link, ...], frozenset[str], Hop]:
