@@ -21,7 +21,7 @@ from ovnmeta.agent.dataplane.haproxy_conf import Frontend
 from ovnmeta.agent.dataplane.read_ahead import ReadAhead
 from ovnmeta.agent.proxy import holder
 from ovnmeta.agent.reconcile.actions import Action
-from ovnmeta.agent.reconcile.observed import ObservedNetwork
+from ovnmeta.agent.reconcile.observed import Link, ObservedNetwork
 from ovnmeta.agent.sb import changes, client, registration
 from ovnmeta.agent.sb.index import Index
 from ovnmeta.agent.seams import Sink
@@ -117,7 +117,7 @@ class HostDataplane:
 def _read_namespaces(
     namespaces: list[str], done: Callable[[str, observe.Reading | None], None]
 ) -> None:
-    root: list[dict] = []
+    root: list[dict[str, Link]] = []  # the root netns's veths, dumped first
 
     def first() -> None:  # in the agent's netns, before the thread joins any namespace
         with contextlib.suppress(OvnmetaError):  # no root readings: each observe gets its own
