@@ -8,23 +8,33 @@ module knows about threads.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import importlib
 import os
 import socket
+import threading
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from ovnmeta.agent.dataplane import edge_shards, handback, netns, observe, ovs, takeover
 from ovnmeta.agent.dataplane.haproxy_conf import Frontend
+from ovnmeta.agent.dataplane.read_ahead import ReadAhead
 from ovnmeta.agent.proxy import holder
-from ovnmeta.agent.proxy.server import ProxyServer
 from ovnmeta.agent.reconcile.actions import Action
-from ovnmeta.agent.reconcile.observed import ObservedNetwork
+from ovnmeta.agent.reconcile.observed import Link, ObservedNetwork
 from ovnmeta.agent.sb import changes, client, registration
 from ovnmeta.agent.sb.index import Index
 from ovnmeta.agent.seams import Sink
 from ovnmeta.agent.settings import EdgeSettings, OvsSettings, ProxySettings, SbSettings
 from ovnmeta.core import names
-from ovnmeta.core.errors import EdgeError, SbError
+from ovnmeta.core.errors import EdgeError, OvnmetaError, SbError
 from ovnmeta.core.model import Identity, NetworkId
+
+if TYPE_CHECKING:
+    from ovnmeta.agent.proxy.server import ProxyServer
+
+# The proxy's server and what it imports (aiohttp's server and client: ~0.2 s of CPU).
+PROXY_SERVER = "ovnmeta.agent.proxy.server"
 
 
 class HostDataplane:
@@ -40,6 +50,7 @@ class HostDataplane:
         self._edge = edge_shards.ShardedEdge(edge_settings, on_edge_restart)
         self._edge_settings = edge_settings
         self.host_ipv6 = netns.host_ipv6_enabled()
+        self._ahead: ReadAhead[observe.Reading] = ReadAhead(_read_namespaces)
 
     async def connect(self) -> None:
         await asyncio.to_thread(self._ovs.connect)
@@ -57,13 +68,24 @@ class HostDataplane:
         found = await asyncio.to_thread(netns.list_names, names.NAMESPACE_PREFIX)
         return frozenset(n for name in found if (n := names.network_of_namespace(name)) is not None)
 
+    def read_ahead(self, namespaces: list[str]) -> None:
+        self._ahead.start(namespaces)
+
     async def observe(self, namespace: str, expected_outer: tuple[str, ...]) -> ObservedNetwork:
-        return await asyncio.to_thread(
-            observe.observe, namespace, expected_outer, self._ovs.ports_of
-        )
+        return await asyncio.to_thread(self._observe, namespace, expected_outer)
+
+    def _observe(self, namespace: str, expected_outer: tuple[str, ...]) -> ObservedNetwork:
+        read = self._ahead.take(namespace)
+        return observe.observe(namespace, expected_outer, self._ovs.ports_of, read)
 
     async def apply(self, actions: tuple[Action, ...]) -> None:
-        await asyncio.to_thread(_apply, actions, self._ovs)
+        # No reading taken before or during this apply is planned from afterwards.
+        touched = {ns for a in actions if (ns := getattr(a, "namespace", None))}
+        self._ahead.forget(touched)
+        try:
+            await asyncio.to_thread(_apply, actions, self._ovs)
+        finally:
+            self._ahead.forget(touched)
 
     def namespace_exists(self, namespace: str) -> bool:
         return netns.exists(namespace)
@@ -90,6 +112,22 @@ class HostDataplane:
     @property
     def edge_pid(self) -> int | None:
         return self._edge.pid
+
+
+def _read_namespaces(
+    namespaces: list[str], done: Callable[[str, observe.Reading | None], None]
+) -> None:
+    root: list[dict[str, Link]] = []  # the root netns's veths, dumped first
+
+    def first() -> None:  # in the agent's netns, before the thread joins any namespace
+        with contextlib.suppress(OvnmetaError):  # no root readings: each observe gets its own
+            root.append(observe.root_veths())
+
+    def each(name: str, outcome: object) -> None:
+        inside = observe.inside_of(outcome) if root else None  # type: ignore[arg-type]
+        done(name, observe.Reading(inside, root[0]) if inside is not None else None)
+
+    netns.in_each_namespace(namespaces, observe.inside, each, first)
 
 
 def _apply(actions: tuple[Action, ...], ports: ovs.Ovs) -> None:
@@ -159,7 +197,16 @@ class HeldProxy:
         self._observe = observe_request
         self._server: ProxyServer | None = None
 
+    def prepare(self) -> None:
+        # Imported in a thread while the agent waits for the SB's reply, not on the way from
+        # the snapshot to the first answer; a failure here is raised again by `start`'s import.
+        threading.Thread(
+            target=_import_quietly, args=(PROXY_SERVER,), name="ovnmeta-import", daemon=True
+        ).start()
+
     async def start(self) -> None:
+        from ovnmeta.agent.proxy.server import ProxyServer
+
         listener = await asyncio.to_thread(self._listener)
         self._server = ProxyServer(self._settings, self._index, self._observe, listener)
         await self._server.start()
@@ -180,3 +227,9 @@ class HeldProxy:
             )
         except OSError as exc:
             raise EdgeError(f"{p.metadata_proxy_socket}: cannot get a listener: {exc}") from exc
+
+
+def _import_quietly(module: str) -> None:
+    # The import that needs the module raises its failure again, with its traceback.
+    with contextlib.suppress(Exception):
+        importlib.import_module(module)

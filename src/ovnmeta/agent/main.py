@@ -118,7 +118,7 @@ class Agent:
             on_change=self.status_file.touch,
             on_identity_changed=self._identity_changed,
             hop_limit=settings.edge.imds_hop_limit,
-            after_full_sync=after_full_sync,
+            after_full_sync=lambda: self._full_sync_done(after_full_sync),
             after_changes=after_changes,
         )
         self.sb = SbDispatch(
@@ -182,6 +182,7 @@ class Agent:
         self.tasks.spawn(self.reconciler.edge.run(), name="edge")
         a = self.settings.agent
         self._metrics.serve(a.metrics_host, a.metrics_port)
+        self._proxy.prepare()  # while the SB answers
         await self._until_ok("southbound", lambda: self.sb.connect(identity.system_id))
         self.tasks.spawn(self.sb.consume(), name="sb-changes")
         await self._wait_or_stop(self.sb.loaded.wait())
@@ -216,6 +217,10 @@ class Agent:
         await self.sb.close()
         await self._dp.close()
         await self.status_file.write_final()
+
+    def _full_sync_done(self, then: Callable[[], None]) -> None:
+        self.status_file.flush()  # "all served" in the file now, not at the next tick
+        then()
 
     def _identity_changed(self, identity: Identity) -> None:
         self.sb.identity_changed(identity)

@@ -118,7 +118,9 @@ class Reconciler:
             logger.info("full sync: %d stale namespaces to remove", len(stale))
         nets = existing | wanted | set(self.frontends) | set(self.applied)
         self._force |= nets
-        for net in sorted(stale) + sorted(nets - stale):  # teardown first
+        order = sorted(stale) + sorted(nets - stale)  # teardown first
+        self._dp.read_ahead([names.namespace(net) for net in order if net in existing])
+        for net in order:
             self.request(net)
         self._tasks.spawn(self._log_sync(len(nets), self._clock.monotonic()))
 

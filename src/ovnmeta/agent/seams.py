@@ -43,6 +43,10 @@ class Dataplane(Protocol):
     async def networks_on_host(self) -> frozenset[NetworkId]:
         """Networks with an `ovnmeta-*` namespace, broken ones included."""
 
+    def read_ahead(self, namespaces: list[str]) -> None:
+        """Non-blocking: start reading these namespaces, in this order, for the observes that
+        follow (a full sync's; dataplane/read_ahead.py)."""
+
     async def observe(self, namespace: str, expected_outer: tuple[str, ...]) -> ObservedNetwork: ...
 
     async def apply(self, actions: tuple[Action, ...]) -> None: ...
@@ -82,6 +86,9 @@ class SbLink(Protocol):
 
 
 class Proxy(Protocol):
+    def prepare(self) -> None:
+        """Non-blocking: load what `start` needs while the agent waits for the SB."""
+
     async def start(self) -> None:
         """Answer on the metadata socket (kept open across restarts)."""
 

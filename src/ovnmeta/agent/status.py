@@ -80,7 +80,9 @@ def write(path: str, status: Status) -> None:
 
 class Keeper:
     """Rewrites the status file on change (`touch`), at most every MIN_INTERVAL_S, and at
-    least every HEARTBEAT_S, so `updated_at` tells `ovnmeta healthcheck` the loop is alive."""
+    least every HEARTBEAT_S, so `updated_at` tells `ovnmeta healthcheck` the loop is alive.
+    `flush` writes without the MIN_INTERVAL_S pause: when a full sync is done, the file says
+    so at once, not up to half a second later (a restart's "all served" is read from it)."""
 
     def __init__(
         self,
@@ -92,10 +94,15 @@ class Keeper:
         self._snapshot = snapshot
         self._sleep = sleep
         self._dirty = asyncio.Event()
+        self._urgent = asyncio.Event()
         self._inflight: asyncio.Future[None] | None = None
 
     def touch(self) -> None:
         self._dirty.set()
+
+    def flush(self) -> None:
+        self._dirty.set()
+        self._urgent.set()
 
     async def write_final(self) -> None:
         """The last word, after `run` was cancelled: a write still running in its thread
@@ -110,6 +117,7 @@ class Keeper:
         while True:
             await self._dirty_or_heartbeat()
             self._dirty.clear()
+            self._urgent.clear()
             snapshot = self._snapshot()  # on the loop: the agent's dicts cannot change under it
             self._inflight = asyncio.ensure_future(asyncio.to_thread(write, self.path, snapshot))
             try:
@@ -122,16 +130,20 @@ class Keeper:
                 if failed:
                     logger.info("status file written again")
                 failed = False
-            await self._sleep(MIN_INTERVAL_S)
+            await _first_of(self._urgent.wait(), self._sleep(MIN_INTERVAL_S))
 
     async def _dirty_or_heartbeat(self) -> None:
-        dirty = asyncio.ensure_future(self._dirty.wait())
-        beat = asyncio.ensure_future(self._sleep(HEARTBEAT_S))
-        try:
-            await asyncio.wait({dirty, beat}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            dirty.cancel()
-            beat.cancel()
+        await _first_of(self._dirty.wait(), self._sleep(HEARTBEAT_S))
+
+
+async def _first_of(*awaitables: Awaitable[object]) -> None:
+    """Until one of `awaitables` is done; the others are cancelled."""
+    futures = {asyncio.ensure_future(a) for a in awaitables}
+    try:
+        await asyncio.wait(futures, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for f in futures:
+            f.cancel()
 
 
 def load(path: str) -> dict:

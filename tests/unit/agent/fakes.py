@@ -132,6 +132,9 @@ class FakeHost:
             n for ns in self.namespaces if (n := names.network_of_namespace(ns)) is not None
         )
 
+    def read_ahead(self, namespaces: list[str]) -> None:
+        self.journal.append(f"read ahead {len(namespaces)}")
+
     async def observe(self, namespace: str, expected_outer: tuple[str, ...]) -> ObservedNetwork:
         self.journal.append(f"observe {namespace}")
         links = self.namespaces.get(namespace)
@@ -288,6 +291,10 @@ class FakeProxy:
     def __init__(self, journal: list[str], index: Index) -> None:
         self.journal = journal
         self._index = index
+        self.prepared = False
+
+    def prepare(self) -> None:
+        self.prepared = True
 
     async def start(self) -> None:
         self.journal.append(f"proxy up ({len(self._index.networks())} networks indexed)")

@@ -1,3 +1,4 @@
+import asyncio
 import json
 
 import pytest
@@ -84,3 +85,60 @@ def test_status_record_writes_the_file_readers_expect(tmp_path):
     ]  # fmt: skip
     with pytest.raises(AttributeError):
         record.sb = "disconnected"  # frozen
+
+
+def test_flush_writes_without_the_pause_between_writes(tmp_path):
+    asyncio.run(_flush_writes_at_once(tmp_path))
+
+
+async def _flush_writes_at_once(tmp_path):
+    path = tmp_path / "status.json"
+    writes: list[int] = []
+    pauses: list[float] = []
+    never = asyncio.Event()
+
+    def snapshot() -> status.Status:
+        writes.append(len(writes))
+        return _status()
+
+    async def sleep(seconds: float) -> None:
+        pauses.append(seconds)
+        await never.wait()  # neither the pause nor the heartbeat ever ends by itself
+
+    keeper = status.Keeper(str(path), snapshot, sleep)
+    task = asyncio.ensure_future(keeper.run())
+    keeper.touch()
+    for _ in range(50):
+        await asyncio.sleep(0.01)
+        if status.MIN_INTERVAL_S in pauses:
+            break
+    assert writes == [0]
+    keeper.touch()  # within the pause: waits for it
+    await asyncio.sleep(0.05)
+    assert writes == [0]
+    keeper.flush()  # a full sync done: now
+    for _ in range(50):
+        await asyncio.sleep(0.01)
+        if len(writes) == 2:
+            break
+    task.cancel()
+    assert writes == [0, 1]
+    assert json.loads(path.read_text())["agent_pid"] == 1
+
+
+def _status() -> status.Status:
+    return status.Status(
+        agent_pid=1,
+        updated_at=1.5,
+        chassis="ch1",
+        bridge="br-int",
+        agent_id="id",
+        sb="connected",
+        sb_since=1.0,
+        registered=True,
+        sb_cfg=4,
+        edge_pid=None,
+        socket="/x/metadata_proxy",
+        networks=(),
+        failing=(),
+    )

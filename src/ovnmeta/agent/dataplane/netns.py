@@ -18,7 +18,7 @@ import os
 import socket
 import struct
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, TypeVar
 
 from ovnmeta.core.errors import NamespaceError
@@ -138,21 +138,51 @@ def in_namespace(name: str, fn: Callable[[], T]) -> T:
     thread, and the thread dies afterwards so nothing else ever runs in the wrong netns."""
 
     def joined() -> T:
-        try:
-            fd = os.open(path_of(name), os.O_RDONLY | os.O_CLOEXEC)
-        except FileNotFoundError:
-            raise
-        try:
-            if _libc.setns(fd, CLONE_NEWNET) != 0:
-                err = ctypes.get_errno()
-                if err == errno.EINVAL:  # a file with no namespace mounted on it
-                    raise Broken(name)
-                raise OSError(err, f"setns {name}: {os.strerror(err)}")
-        finally:
-            os.close(fd)
+        _join(name)
         return fn()
 
     return _in_thread(joined)
+
+
+def in_each_namespace(
+    names: Iterable[str],
+    fn: Callable[[], T],
+    done: Callable[[str, T | BaseException], None],
+    first: Callable[[], object] = lambda: None,
+) -> threading.Thread:
+    """Run `fn` in each of `names` in turn, in one short-lived thread that joins them one
+    after the other (a thread per namespace cost a full sync at 1,000 networks ~0.1 ms of CPU
+    and ~0.4 ms of waiting each); `done(name, result or what it raised)` is called in that
+    thread after each. `first()` runs in it before it joins any (in the caller's netns); `fn`
+    runs only once the thread has joined that namespace; the thread ends after the last one.
+    Returns the thread, started."""
+
+    def each() -> None:
+        first()
+        for name in names:
+            try:
+                _join(name)
+                outcome: T | BaseException = fn()
+            except BaseException as exc:  # every name gets its `done`: a taker waits for it
+                outcome = exc
+            done(name, outcome)
+
+    thread = threading.Thread(target=each, name="ovnmeta-netns-each", daemon=True)
+    thread.start()
+    return thread
+
+
+def _join(name: str) -> None:
+    """The calling thread joins namespace `name` (FileNotFoundError, Broken, OSError)."""
+    fd = os.open(path_of(name), os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        if _libc.setns(fd, CLONE_NEWNET) != 0:
+            err = ctypes.get_errno()
+            if err == errno.EINVAL:  # a file with no namespace mounted on it
+                raise Broken(name)
+            raise OSError(err, f"setns {name}: {os.strerror(err)}")
+    finally:
+        os.close(fd)
 
 
 def _in_thread(fn: Callable[[], T]) -> T:

@@ -10,7 +10,8 @@ from __future__ import annotations
 import ipaddress
 import os
 import socket
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 
 from ovnmeta.agent.dataplane import netns
 from ovnmeta.agent.dataplane import rtnl_wire as w
@@ -26,35 +27,34 @@ PortsOf = Callable[[Iterable[str]], tuple[tuple[str, str, str | None], ...]]
 Hop = tuple[int | None, int | None]
 
 
-def observe(namespace: str, expected_outer: Iterable[str], ports_of: PortsOf) -> ObservedNetwork:
-    def inside() -> tuple[tuple[Link, ...], frozenset[str], Hop]:
-        with Rtnl() as nl:
-            links = _veths(nl)
-            hop = _hop_limits(nl)
-        return links, netns.tx_checksum_off_here([link.name for link in links]), hop
+# What the thread inside a namespace reads: its state, its veth ends, those with TX checksum
+# offload off, its hop limits (`inside`, run there; `read_inside` joins the namespace for it).
+Inside = tuple[NamespaceState, tuple[Link, ...], frozenset[str], Hop]
 
-    tx_off: frozenset[str] = frozenset()
-    hop: Hop = (None, None)
-    try:
-        inner, tx_off, hop = netns.in_namespace(namespace, inside)
-    except FileNotFoundError:
-        state, inner = NamespaceState.ABSENT, ()
-    except netns.Broken:
-        state, inner = NamespaceState.BROKEN, ()
-    except w.NetlinkFailure as exc:
-        raise _error(namespace, "cannot list links", exc) from exc
-    else:
-        state = NamespaceState.PRESENT
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """A namespace as a read-ahead found it (dataplane/read_ahead.py): its inside, and the
+    root netns's veths by name from one dump made before the namespaces were read."""
+
+    inside: Inside
+    root_veths: Mapping[str, Link]
+
+
+def observe(
+    namespace: str,
+    expected_outer: Iterable[str],
+    ports_of: PortsOf,
+    read: Reading | None = None,
+) -> ObservedNetwork:
+    """`read`: the namespace as a read-ahead just found it; None reads it now."""
+    state, inner, tx_off, hop = read.inside if read else read_inside(namespace)
     outer_names = {names.outer_of_inner(link.name) for link in inner} | set(expected_outer)
-    try:
-        with Rtnl() as nl:
-            outer = tuple(
-                link
-                for name in sorted(outer_names)
-                if (msg := nl.link(name)) is not None and (link := _link(msg, {})) is not None
-            )
-    except w.NetlinkFailure as exc:
-        raise _error(None, "cannot get links", exc) from exc
+    if read is not None:
+        found = read.root_veths
+        outer = tuple(found[name] for name in sorted(outer_names) if name in found)
+    else:
+        outer = _root_links(sorted(outer_names))
     return ObservedNetwork(
         namespace=namespace,
         state=state,
@@ -65,6 +65,66 @@ def observe(namespace: str, expected_outer: Iterable[str], ports_of: PortsOf) ->
         hop_limit_v4=hop[0],
         hop_limit_v6=hop[1],
     )
+
+
+def _root_links(wanted: list[str]) -> tuple[Link, ...]:
+    try:
+        with Rtnl() as nl:
+            return tuple(
+                link
+                for name in wanted
+                if (msg := nl.link(name)) is not None and (link := _link(msg, {})) is not None
+            )
+    except w.NetlinkFailure as exc:
+        raise _error(None, "cannot get links", exc) from exc
+
+
+def root_veths() -> dict[str, Link]:
+    """The calling thread's netns's veths (the root ends, in the agent's netns), by name: one
+    dump, where a full sync asked for each network's by name."""
+    try:
+        with Rtnl() as nl:
+            links = [link for msg in nl.dump(w.RTM_GETLINK) if (link := _link(msg, {})) is not None]
+    except w.NetlinkFailure as exc:
+        raise _error(None, "cannot list links", exc) from exc
+    return {link.name: link for link in links}
+
+
+def inside() -> tuple[tuple[Link, ...], frozenset[str], Hop]:
+    """Run in a thread that has joined the namespace."""
+    with Rtnl() as nl:
+        links = _veths(nl)
+        hop = _hop_limits(nl)
+    return links, netns.tx_checksum_off_here([link.name for link in links]), hop
+
+
+def read_inside(namespace: str) -> Inside:
+    try:
+        links, tx_off, hop = netns.in_namespace(namespace, inside)
+    except FileNotFoundError:
+        return NamespaceState.ABSENT, (), frozenset(), (None, None)
+    except netns.Broken:
+        return NamespaceState.BROKEN, (), frozenset(), (None, None)
+    except w.NetlinkFailure as exc:
+        raise _error(namespace, "cannot list links", exc) from exc
+    return NamespaceState.PRESENT, links, tx_off, hop
+
+
+def inside_of(
+    outcome: tuple[tuple[Link, ...], frozenset[str], Hop] | BaseException,
+) -> Inside | None:
+    """What a read-ahead found, `inside`'s result or what joining or reading raised, as the
+    namespace's Inside; None for an error that says nothing about the namespace's state
+    (`observe` reads it again and raises it)."""
+    match outcome:
+        case FileNotFoundError():
+            return NamespaceState.ABSENT, (), frozenset(), (None, None)
+        case netns.Broken():
+            return NamespaceState.BROKEN, (), frozenset(), (None, None)
+        case BaseException():
+            return None
+    links, tx_off, hop = outcome
+    return NamespaceState.PRESENT, links, tx_off, hop
 
 
 def _error(namespace: str | None, what: str, exc: w.NetlinkFailure) -> NamespaceError:

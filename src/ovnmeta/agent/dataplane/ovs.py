@@ -7,6 +7,7 @@ object named.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -89,6 +90,7 @@ class Ovs:
         self._api: impl_idl.OvsdbIdl | None = None
         self._ports: PortIndex[Any] = PortIndex()  # ports_of's: port name -> bridge
         self._ports_seqno: int | None = None  # the IDL's port_changes it was refreshed at
+        self._ports_lock = threading.Lock()
         self._plugs: GroupCommit[tuple[str, str, str]] = GroupCommit(self._plug_all)
 
     def connect(self) -> None:
@@ -141,12 +143,14 @@ class Ovs:
         for only."""
         ports = self.api.tables["Port"].rows
         seqno = self.api.idl.port_changes
-        if seqno != self._ports_seqno:
-            self._ports.refresh(self._bridge_ports(), lambda u: _name(ports.get(u)))
-            self._ports_seqno = seqno
+        with self._ports_lock:  # workers observe side by side; the index is not thread-safe
+            if seqno != self._ports_seqno:
+                self._ports.refresh(self._bridge_ports(), lambda u: _name(ports.get(u)))
+                self._ports_seqno = seqno
+            wanted = [(name, self._ports.lookup(name)) for name in set(names)]
         found = []
-        for name in set(names):
-            for bridge, uuid in self._ports.lookup(name):
+        for name, located in wanted:
+            for bridge, uuid in located:
                 iface_id = None
                 try:
                     for iface in ports[uuid].interfaces:
