@@ -61,7 +61,8 @@ class EdgeBatcher:
         while True:
             await self._kick.wait()
             first = self._clock.monotonic()
-            await asyncio.sleep(0)  # the caller's reconcile returns its scheduler slot
+            # The requests' reconciles have returned their scheduler slots by now (nothing
+            # awaits between a reconcile's request() and its end), so busy() counts others.
             if not self._alone():
                 await self._clock.sleep(self._batch_s)
             # While other networks are still being plumbed, wait for them (bounded): a reload
