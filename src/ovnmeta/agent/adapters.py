@@ -87,8 +87,10 @@ class HostDataplane:
         finally:
             self._ahead.forget(touched)
 
-    def namespace_exists(self, namespace: str) -> bool:
-        return netns.exists(namespace)
+    def namespace_names(self) -> set[str]:
+        # One directory read: a stat per frontend was 2-9 ms of the loop at 1,000 networks,
+        # before every new network's edge commit.
+        return set(netns.list_names(""))
 
     async def adopt_edge(self) -> dict[NetworkId, Frontend]:
         return await asyncio.to_thread(self._edge.adopt)

@@ -252,9 +252,8 @@ class Reconciler:
     async def _apply_edge(self) -> None:
         # haproxy refuses a whole config if one namespace is gone (someone deleted it):
         # leave such networks out, so the others keep being served, and rebuild them.
-        gone = [
-            n for n, fe in self.frontends.items() if not self._dp.namespace_exists(fe.namespace)
-        ]
+        present = self._dp.namespace_names()
+        gone = [n for n, fe in self.frontends.items() if fe.namespace not in present]
         for net in gone:
             logs.for_network(net, logger).warning("namespace vanished; rebuilding it")
             del self.frontends[net]

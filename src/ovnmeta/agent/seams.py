@@ -51,8 +51,9 @@ class Dataplane(Protocol):
 
     async def apply(self, actions: tuple[Action, ...]) -> None: ...
 
-    def namespace_exists(self, namespace: str) -> bool:
-        """Cheap and non-blocking: asked for every frontend before each edge commit."""
+    def namespace_names(self) -> set[str]:
+        """The namespaces on the host, by name. Cheap and non-blocking: read before each
+        edge commit to check every frontend's."""
 
     # -- the edge haproxy ----------------------------------------------------------------
     async def adopt_edge(self) -> dict[NetworkId, Frontend]:

@@ -218,8 +218,8 @@ class FakeHost:
             case _:
                 raise AssertionError(f"unexpected action {action!r}")
 
-    def namespace_exists(self, namespace: str) -> bool:
-        return namespace in self.namespaces
+    def namespace_names(self) -> set[str]:
+        return set(self.namespaces)
 
     # -- the edge ------------------------------------------------------------------------
     async def adopt_edge(self) -> dict[NetworkId, Frontend]:

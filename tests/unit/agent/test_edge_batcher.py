@@ -55,6 +55,26 @@ def test_concurrent_requests_share_one_commit_and_are_all_released():
     run(go())
 
 
+def test_a_lone_request_commits_without_the_batching_wait():
+    async def go():
+        in_flight = [0]
+        time, edge, batcher = rig(busy=lambda: in_flight[0])
+        task = await running(batcher)
+        lone = batcher.request()
+        await settle()
+        assert edge.commits == 1 and lone.done()  # the clock did not move
+        in_flight[0] = 1  # another network being plumbed: this one waits to share
+        second = batcher.request()
+        await settle()
+        assert edge.commits == 1 and not second.done()
+        in_flight[0] = 0
+        await time.advance(0.02)
+        assert edge.commits == 2 and second.done()
+        task.cancel()
+
+    run(go())
+
+
 def test_a_batch_waits_for_reconciles_in_flight_but_bounded():
     async def go():
         in_flight = [3]
@@ -90,17 +110,17 @@ def test_blocked_teardowns_do_not_hold_the_batch():
 
 def test_requests_during_a_commit_wait_for_the_next_one():
     async def go():
-        time, edge, batcher = rig()
+        time, edge, batcher = rig(busy=lambda: 1)  # another reconcile in flight: batching
         edge.gate = asyncio.Event()
         task = await running(batcher)
         early = batcher.request()
-        await time.advance(0.02)
+        await time.advance(EDGE_BATCH_MAX_S + 0.02)
         assert edge.commits == 1  # committing, hung in the reload
         late = batcher.request()  # set up after the config was taken: not in this commit
         edge.gate.set()
         await settle()
         assert early.done() and not late.done()
-        await time.advance(0.02)
+        await time.advance(EDGE_BATCH_MAX_S + 0.02)
         assert edge.commits == 2 and late.done()
         task.cancel()
 
