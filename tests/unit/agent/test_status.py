@@ -1,4 +1,5 @@
 import asyncio
+import dataclasses
 import json
 
 import pytest
@@ -49,18 +50,8 @@ def test_missing_status_file_is_one_line(tmp_path):
 
 
 def test_status_record_writes_the_file_readers_expect(tmp_path):
-    record = status.Status(
-        agent_pid=1,
-        updated_at=1.5,
-        chassis="ch1",
-        bridge="br-int",
-        agent_id="id",
-        sb="connected",
-        sb_since=1.0,
-        registered=True,
-        sb_cfg=4,
-        edge_pid=None,
-        socket="/x/metadata_proxy",
+    record = dataclasses.replace(
+        _status(),
         networks=(
             status.NetworkStatus(
                 network=NET,
@@ -73,7 +64,6 @@ def test_status_record_writes_the_file_readers_expect(tmp_path):
                 failing=0,
             ),
         ),
-        failing=(),
     )
     path = tmp_path / "ovnmeta" / "status.json"
     status.write(str(path), record)
