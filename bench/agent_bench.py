@@ -46,6 +46,7 @@ from ovnmeta.lab import instance, logical, netns, services
 from ovnmeta.lab.lab import Lab, static_port
 from ovnmeta.lab.proc import wait_until
 from ovnmeta.lab.state import InstanceRecord
+from ovnmeta.lab.topology import instance_netns
 
 PY = "/usr/bin/python3"  # Debian's interpreter starts fast inside a namespace
 META = "/openstack/latest/meta_data.json"
@@ -265,7 +266,7 @@ def bind_and_first_ok(lab: Lab, name: str, network: str) -> tuple[float, float]:
     st = lab.state()
     net = st.networks[network]
     vm = static_port(
-        net, "cmp1", name, "fa:16:3f:99:00:01", f"{lab.prefix}-vm-{name}", f"vif-{name}"
+        net, "cmp1", name, "fa:16:3f:99:00:01", instance_netns(lab.prefix, name), f"vif-{name}"
     )
     port = vm.port
     nb = lab.northbound(st)

@@ -48,6 +48,7 @@ from ovnmeta.core.errors import OvnmetaError
 from ovnmeta.lab import instance, neutron_venv, services
 from ovnmeta.lab.lab import Lab, static_port
 from ovnmeta.lab.proc import wait_until
+from ovnmeta.lab.topology import instance_netns
 from ovnmeta.lab.upstream_agent import UpstreamAgent, decommission_ovnmeta
 
 # Sequential GETs, a new connection each (as cloud-init does): every sample in ms, as JSON.
@@ -306,7 +307,7 @@ class Bench:
                     "cmp1",
                     probe,
                     "",
-                    f"{self.lab.prefix}-vm-{probe}",
+                    instance_netns(self.lab.prefix, probe),
                     f"vif-{probe}",
                 )
                 instance.unplug(self.lab.dir, self.lab.topology(st).compute(1), record)

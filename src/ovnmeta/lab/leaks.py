@@ -21,8 +21,14 @@ from ovnmeta.lab import netns
 # The agent tests' single-node hosts live in directories named like this under the temp dir.
 AGENT_TEST_ROOT_GLOB = "ovnmeta-agent-lab-*"
 # Any lab's node namespaces (topology.node_netns_pattern for one prefix) and the agents'.
-_LAB_NETNS = re.compile(r"^[a-z][a-z0-9]*-(underlay|ctl\d+|cmp\d+|vm-[a-z0-9-]+)$")
+_LAB_NETNS = re.compile(r"^[a-z][a-z0-9]*-(underlay|ctl\d+|cmp\d+|vm-\S+)$")
 _AGENT_NETNS = re.compile(r"^ovnmeta-")
+
+
+def is_lab_or_agent_namespace(name: str) -> bool:
+    """A namespace some lab or agent made: node, instance (any `-vm-` name, also one a
+    script made by hand) or `ovnmeta-*`."""
+    return bool(_LAB_NETNS.match(name) or _AGENT_NETNS.match(name))
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -58,7 +64,7 @@ def scan(lab_root: Path, tmp: Path = Path("/tmp")) -> list[Leftover]:
     me = {os.getpid(), os.getppid()}
     in_namespace: dict[int, str] = {}
     for ns in sorted(netns.existing()):
-        if _LAB_NETNS.match(ns) or _AGENT_NETNS.match(ns):
+        if is_lab_or_agent_namespace(ns):
             found.append(Leftover("namespace", ns, "lab node or agent namespace"))
             for pid in netns.pids(ns):
                 in_namespace.setdefault(pid, ns)

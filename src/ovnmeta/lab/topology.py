@@ -176,7 +176,9 @@ def plan(
 
 
 def instance_netns(prefix: str, vm: str) -> str:
-    return f"{prefix}-vm-{vm}"
+    """An instance's namespace; the name is checked here, where every path that makes one
+    passes, so teardown and the leak check (which match `-vm-<name>`) always find it."""
+    return f"{prefix}-vm-{validate_vm_name(vm)}"
 
 
 _VM_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
@@ -191,5 +193,6 @@ def validate_vm_name(name: str) -> str:
 
 
 def node_netns_pattern(prefix: str) -> re.Pattern[str]:
-    """Every namespace name this lab can create (used by teardown when state is lost)."""
-    return re.compile(rf"^{re.escape(prefix)}-(underlay|ctl\d+|cmp\d+|vm-[a-z0-9-]+)$")
+    """Every namespace name this lab can create (used by teardown when state is lost); any
+    `-vm-` name, valid or not, so a namespace made outside `instance_netns` is removed too."""
+    return re.compile(rf"^{re.escape(prefix)}-(underlay|ctl\d+|cmp\d+|vm-\S+)$")

@@ -1,6 +1,6 @@
 """`ovnmeta lab leaks`: what counts as new since a saved scan."""
 
-from ovnmeta.lab.leaks import Leftover, load, new_since, save
+from ovnmeta.lab.leaks import Leftover, is_lab_or_agent_namespace, load, new_since, save
 
 EDGE = Leftover("process", "4242", "haproxy -W -D -f /run/ovnmeta/lab/t1/cmp1/agent/edge.cfg")
 DEMO_NS = Leftover("namespace", "ovnlab-cmp1", "lab node or agent namespace")
@@ -27,3 +27,10 @@ def test_a_saved_scan_reads_back_equal(tmp_path):
 
 def test_each_leftover_is_one_line_naming_what_it_is():
     assert EDGE.line().startswith("process 4242: haproxy -W -D -f /run/ovnmeta/lab/t1/")
+
+
+def test_any_instance_namespace_of_a_lab_is_seen_even_with_a_name_the_lab_refuses():
+    assert is_lab_or_agent_namespace("y1kbig-vm-p1_0")
+    assert is_lab_or_agent_namespace("lab1-cmp2")
+    assert is_lab_or_agent_namespace("ovnmeta-3f1c")
+    assert not is_lab_or_agent_namespace("y1kbig-other")

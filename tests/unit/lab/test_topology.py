@@ -36,6 +36,7 @@ def test_teardown_pattern_matches_only_this_lab():
     pattern = node_netns_pattern("lab1")
     assert pattern.match("lab1-cmp12")
     assert pattern.match("lab1-vm-web-1")
+    assert pattern.match("lab1-vm-p1_0")  # made by a script by hand: still torn down
     assert not pattern.match("lab12-cmp1")
     assert not pattern.match("ovnmeta-3f1c")
 
@@ -67,6 +68,8 @@ def test_unknown_compute_names_the_known_ones():
 def test_bad_instance_names_are_rejected(name):
     with pytest.raises(UsageError):
         validate_vm_name(name)
+    with pytest.raises(UsageError):
+        instance_netns("lab1", name)
 
 
 def test_relays_go_round_robin_on_the_controllers_and_clients_use_only_them():
