@@ -2,7 +2,6 @@ import email.message
 import http.client
 import http.server
 import re
-import shutil
 import socket
 import socketserver
 import subprocess
@@ -222,8 +221,6 @@ def test_haproxy_accepts_rendered_config(tmp_path, variant):
 def test_a_start_does_not_load_the_system_cas(tmp_path):
     """haproxy's own HTTP client (unused by the edge) verifies with every system CA unless
     told not to: loading them was most of a young reload's CPU (docs/agent.md)."""
-    if shutil.which("strace") is None:
-        pytest.skip("no strace")
     text = re.sub(r" namespace ns\d+", "", render(networks(1), settings(tmp_path), FDS))
     assert "    httpclient.ssl.verify none\n" in section(text, "global")
     path = tmp_path / "edge.cfg"
