@@ -100,14 +100,16 @@ def inside() -> tuple[tuple[Link, ...], frozenset[str], Hop]:
 
 def read_inside(namespace: str) -> Inside:
     try:
-        links, tx_off, hop = netns.in_namespace(namespace, inside)
-    except FileNotFoundError:
-        return NamespaceState.ABSENT, (), frozenset(), (None, None)
-    except netns.Broken:
-        return NamespaceState.BROKEN, (), frozenset(), (None, None)
+        outcome: tuple[tuple[Link, ...], frozenset[str], Hop] | BaseException = netns.in_namespace(
+            namespace, inside
+        )
+    except (FileNotFoundError, netns.Broken) as exc:
+        outcome = exc  # a state, as inside_of maps it
     except w.NetlinkFailure as exc:
         raise _error(namespace, "cannot list links", exc) from exc
-    return NamespaceState.PRESENT, links, tx_off, hop
+    found = inside_of(outcome)
+    assert found is not None  # only the two states above are caught
+    return found
 
 
 def inside_of(
