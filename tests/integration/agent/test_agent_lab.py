@@ -88,7 +88,7 @@ def guest_served(node, ch, net, vif):
 
 def test_network_lifecycle_headers_and_registration(node):
     ch = start(node)
-    net, _dp, vif, instance = network(node)
+    net, dp, vif, instance = network(node)
     meta_ns = f"ovnmeta-{net}"
     vm = guest_served(node, ch, net, vif)
 
@@ -150,12 +150,15 @@ def test_network_lifecycle_headers_and_registration(node):
         what="heartbeat",
     )
 
-    # Unknown source address: 404
+    # Unknown source address: 404. A second addressed port bound here keeps the network
+    # served while vm1's port has no address; without it the network is torn down within
+    # ~50 ms of the change, and a 404 could be seen only by a request that wins that race.
+    other = node.sb.vif(dp, 3, "fa:16:3e:00:00:33", "10.0.0.33", str(uuid.uuid4()), PROJECT)
+    node.sb.bind(other, ch)
     node.daemons.sbctl("clear", "Port_Binding", vif, "mac")
     wait_for(lambda: node.curl(vm)[0] == "404", what="404 after the port lost its IP")
-    # With no addressed port left the network is torn down; under load that can finish
-    # after the 404, so let it finish before the port comes back (else the 503 request
-    # below can land in a namespace being deleted).
+    # With no addressed port left the network is torn down.
+    node.sb.bind(other, None)
     wait_for(lambda: f"ovnmeta-{net}" not in namespaces(), what="namespace torn down")
     node.daemons.sbctl("set", "Port_Binding", vif, f'mac="{VM_MAC} 10.0.0.11"')
     wait_for(lambda: served(node, vm), what="served again")
